@@ -1,0 +1,56 @@
+/**
+ * steps -> one POSIX shell script run in a single round trip. It stops at the
+ * first failing step, undoes the steps that ran (newest first) and reports
+ * which step failed with its output; then it prints fresh facts so the
+ * controller can verify the result without another round trip.
+ */
+import { randomBytes } from 'node:crypto';
+import { shellQuote } from '../ssh/quote.js';
+import type { ApplyStep } from './steps.js';
+
+export interface ApplyScript {
+  marker: string;
+  script: string;
+}
+
+export function buildApplyScript(steps: readonly ApplyStep[], verifyScript: string, marker = randomBytes(8).toString('hex')): ApplyScript {
+  const lines = [
+    'LC_ALL=C; export LC_ALL',
+    'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    `m=${marker}`,
+    'e=$(mktemp) || exit 90',
+    'ok=1; applied=" "; started=" "',
+    'step() { printf "@@%s step %s %s\\n" "$m" "$1" "$2"; started=" $1$started"; if (eval "$3") </dev/null >"$e" 2>&1; then applied=" $1$applied"; else printf "@@%s failed %s\\n" "$m" "$1"; head -c 8192 "$e"; printf "\\n@@%s endfailed\\n" "$m"; ok=0; fi; }',
+    'undo() { case "$applied" in *" $1 "*) if ! (eval "$2") </dev/null >"$e" 2>&1; then printf "@@%s undofailed %s\\n" "$m" "$1"; head -c 2048 "$e"; echo; fi;; esac; }',
+  ];
+  steps.forEach((s, i) => {
+    lines.push(`[ $ok = 1 ] && step ${i + 1} ${shellQuote(s.description)} ${shellQuote(s.command)}`);
+  });
+  lines.push('if [ $ok = 0 ]; then');
+  for (let i = steps.length - 1; i >= 0; i--) lines.push(`  undo ${i + 1} ${shellQuote(steps[i]!.undo)}`);
+  steps.forEach((s, i) => {
+    if (s.recover) lines.push(`  case "$started" in *" ${i + 1} "*) (eval ${shellQuote(s.recover)}) </dev/null >/dev/null 2>&1 || printf "@@%s undofailed %s\\n" "$m" ${i + 1};; esac`);
+  });
+  lines.push('fi', 'printf "@@%s result %s\\n" "$m" "$ok"', 'rm -f "$e"', verifyScript);
+  return { marker, script: lines.join('\n') + '\n' };
+}
+
+export interface ApplyOutcome {
+  applied: boolean;
+  stepsRun: number;
+  failedStep?: { index: number; description: string; output: string };
+  undoFailures: number[];
+}
+
+export function parseApplyOutput(output: string, marker: string, steps: readonly ApplyStep[]): ApplyOutcome {
+  const started = [...output.matchAll(new RegExp(`^@@${marker} step (\\d+) `, 'gm'))].length;
+  const result = new RegExp(`^@@${marker} result ([01])$`, 'm').exec(output);
+  const failed = new RegExp(`^@@${marker} failed (\\d+)\\n([\\s\\S]*?)\\n@@${marker} endfailed$`, 'm').exec(output);
+  const undoFailures = [...output.matchAll(new RegExp(`^@@${marker} undofailed (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+  const outcome: ApplyOutcome = { applied: result?.[1] === '1', stepsRun: started, undoFailures };
+  if (failed) {
+    const index = Number(failed[1]);
+    outcome.failedStep = { index, description: steps[index - 1]?.description ?? '?', output: failed[2]!.trim() };
+  }
+  return outcome;
+}

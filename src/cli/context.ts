@@ -1,0 +1,31 @@
+/** What every command loads before it connects anywhere: inventory, playbook, templates. */
+import type { GatewaySpec, Inventory } from '../model/inventory.js';
+import { loadInventory, selectGateways } from '../inventory/index.js';
+import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
+import { loadTemplateSet } from '../render/templates.js';
+import { traceFromEnv } from '../ssh/trace.js';
+import type { RunContext } from '../runner/gateway.js';
+
+export interface CommonOptions {
+  inventory: string;
+  playbook?: string;
+  limit?: string;
+  forks: string;
+  acceptNew?: boolean;
+}
+
+export interface Loaded {
+  inventory: Inventory;
+  gateways: GatewaySpec[];
+  ctx: RunContext;
+  forks: number;
+}
+
+export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
+  const inventory = loadInventory(opts.inventory, cwd);
+  const gateways = selectGateways(inventory, opts.limit);
+  const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
+  const templates = loadTemplateSet(playbook.templatesDir);
+  const forks = Number(opts.forks);
+  return { inventory, gateways, forks: Number.isInteger(forks) && forks > 0 ? forks : 20, ctx: { playbook, templates, trace: traceFromEnv(), acceptNew: opts.acceptNew } };
+}

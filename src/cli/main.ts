@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/** lbprov command line: parses arguments and hands each command to its module. */
+import { Command, Option } from 'commander';
+import type { PlanOptions } from './plan.js';
+import type { UpOptions } from './up.js';
+import type { LabDownOptions, LabUpOptions } from './lab.js';
+import { planCommand } from './plan.js';
+import { upCommand } from './up.js';
+import { labDownCommand, labUpCommand } from './lab.js';
+import { reportFatal } from './output.js';
+
+const program = new Command()
+  .name('lbprov')
+  .description('Weighted multi-link load balancing with failover on Linux gateways, over SSH.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+const common = (cmd: Command) =>
+  cmd
+    .requiredOption('-i, --inventory <name|path>', 'inventory: NAME reads inventories/NAME.yml, or a path')
+    .option('-p, --playbook <path>', 'playbook (default playbooks/balancer.yml)')
+    .option('-l, --limit <pattern>', "gateways to act on: names, groups, globs, '!' exclusions (e.g. 'paris,lyon:!gw-lyon-3')")
+    .option('-f, --forks <n>', 'gateways handled at once', '20')
+    .option('--accept-new', 'record unknown host keys in known_hosts (like StrictHostKeyChecking=accept-new)');
+
+common(program.command('plan').description('show what up would change (exit 0: nothing, 2: changes, 1: error)'))
+  .option('--json', 'print the plan as JSON')
+  .option('--out <file>', 'also save the plan as JSON for `up --plan`')
+  .action(async (opts: PlanOptions) => {
+    process.exitCode = await planCommand(opts);
+  });
+
+common(program.command('up').description('apply the plan: only what differs'))
+  .option('-y, --yes', 'do not ask for confirmation')
+  .option('--json', 'print the result as JSON')
+  .action(async (opts: UpOptions) => {
+    process.exitCode = await upCommand(opts);
+  });
+
+const lab = program.command('lab').description('a local lab of network namespaces (root)');
+lab
+  .command('up')
+  .description('build the lab and write inventories/lab.yml')
+  .addOption(new Option('--gateways <n>', 'number of gateways').default('1'))
+  .addOption(new Option('--links <n>', 'links per gateway').default('2'))
+  .option('--weights <list>', 'link weights, e.g. 3,1 or 5,2,1')
+  .option('--dir <path>', 'lab folder', '.lab')
+  .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
+  .action(async (opts: LabUpOptions) => {
+    process.exitCode = await labUpCommand(opts);
+  });
+lab
+  .command('down')
+  .description('remove everything the lab created')
+  .option('--dir <path>', 'lab folder', '.lab')
+  .action(async (opts: LabDownOptions) => {
+    process.exitCode = await labDownCommand(opts);
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.exitCode = reportFatal(e);
+});

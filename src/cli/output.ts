@@ -1,0 +1,23 @@
+/** Where command output goes: results on stdout, progress and errors on stderr. */
+import ora, { type Ora } from 'ora';
+import { InputError, LbprovError, RemoteError } from '../errors.js';
+import { coloursFor } from '../report/plan-text.js';
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_CHANGES = 2;
+
+export function reportFatal(e: unknown): number {
+  const c = coloursFor(process.stderr);
+  if (e instanceof InputError || e instanceof RemoteError || e instanceof LbprovError) {
+    process.stderr.write(c.red(`error: ${e.message}\n`));
+  } else {
+    process.stderr.write(c.red(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`));
+  }
+  return EXIT_ERROR;
+}
+
+/** A spinner on a terminal; plain progress lines elsewhere (CI logs). */
+export function progress(text: string, json: boolean): Ora {
+  return ora({ text, stream: process.stderr, isEnabled: process.stderr.isTTY && !json, isSilent: json });
+}

@@ -1,0 +1,257 @@
+/**
+ * The whole current state of a gateway in one round trip: one POSIX shell
+ * script whose output is split into sections by a per-run random marker, then
+ * parsed by pure functions. Nothing from the output is trusted before it has
+ * been parsed and validated.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { HostFacts, ModuleFacts, MonitorFacts, ToolFacts } from '../model/facts.js';
+import type { FileResource, Resource, ServiceResource, SysctlResource } from '../model/resources.js';
+import { RemoteError } from '../errors.js';
+import { shellQuote } from '../ssh/quote.js';
+import { parseIptablesSave, ownedFirewallResources } from './iptables-save.js';
+import { parseIpAddr, parseIpRules, parseIpRoutes } from './iproute.js';
+import type { OwnedRanges } from '../render/ownership.js';
+
+export const MANIFEST_PATH = '/etc/lbprov/manifest';
+export const MONITOR_RUN_DIR = '/run/lbprov';
+const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const SYSCTL_KEY = /^[a-z0-9_]+(\.[A-Za-z0-9_@/-]+)+$/;
+
+/** What the facts script must read besides the fixed sections. */
+export interface FactsRequest {
+  sysctlKeys: string[];
+  filePaths: string[];
+  /** Services (daemons) lbprov runs: /run/lbprov/<name>.pid and .revision are read. */
+  services: string[];
+  ranges: OwnedRanges;
+}
+
+export interface FactsScript {
+  marker: string;
+  script: string;
+}
+
+export function sysctlPath(key: string): string {
+  // sysctl(8) writes dots in interface names as slashes; swap them back.
+  return `/proc/sys/${key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'))}`;
+}
+
+export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex')): FactsScript {
+  const sections: [string, string][] = [
+    ['kernel', 'uname -r'],
+    ['iptables-mangle', 'iptables-save -t mangle'],
+    ['iptables-nat', 'iptables-save -t nat'],
+    ['ip-rule', 'ip -N -j -4 rule show'],
+    ['ip-route', 'ip -N -j -4 route show table all'],
+    ['ip-addr', 'ip -j addr show'],
+    ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `printf '%s=' ${shellQuote(k)}; cat ${shellQuote(sysctlPath(k))} 2>/dev/null || echo`).join('; ') || 'true'],
+    ['files', filesScript(request.filePaths.filter((p) => OWNED_FILE.test(p)))],
+    ['modules-loaded', 'cat /proc/modules'],
+    ['modules-builtin', 'cat "/lib/modules/$(uname -r)/modules.builtin"'],
+    ['modules-available', 'find "/lib/modules/$(uname -r)" -name "*.ko*" 2>/dev/null | sed "s#.*/##; s#\\.ko.*##"; test -d "/lib/modules/$(uname -r)"'],
+    ['ip-tables-matches', 'cat /proc/net/ip_tables_matches'],
+    ['ip-tables-targets', 'cat /proc/net/ip_tables_targets'],
+    ['tools', toolsScript()],
+    ['monitor', `cat ${MONITOR_RUN_DIR}/state 2>/dev/null; true`],
+    ...request.services.filter((n) => SERVICE_NAME.test(n)).map((name): [string, string] => [`service-${name}`, serviceScript(name)]),
+  ];
+  const lines = [
+    'LC_ALL=C; export LC_ALL',
+    'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    `m=${marker}`,
+    'e=$(mktemp) || exit 90',
+    'sec() { printf "@@%s begin %s\\n" "$m" "$1"; (eval "$2") </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
+    ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
+    'rm -f "$e"',
+  ];
+  return { marker, script: lines.join('\n') + '\n' };
+}
+
+/** A service counts as running when the pid in its pidfile is alive. */
+function serviceScript(name: string): string {
+  const base = `${MONITOR_RUN_DIR}/${name}`;
+  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
+}
+
+function filesScript(paths: string[]): string {
+  const list = [MANIFEST_PATH, ...paths].map(shellQuote).join(' ');
+  // Files named in the manifest are read too, so files lbprov stopped wanting can be removed.
+  return [
+    `for f in ${list} $(grep -E '^/[A-Za-z0-9_./-]+$' ${MANIFEST_PATH} 2>/dev/null); do`,
+    '  if [ -f "$f" ]; then printf "F %s %s\\n" "$(stat -c %a "$f")" "$f"; base64 -w0 < "$f"; echo; else printf "M %s\\n" "$f"; fi',
+    'done',
+  ].join('\n');
+}
+
+function toolsScript(): string {
+  return [
+    'echo "iptables=$(iptables -V 2>/dev/null)"',
+    'for t in iptables-save iptables-restore iptables-legacy-save iptables-nft-save ip ping conntrack base64 flock setsid; do command -v "$t" >/dev/null 2>&1 && echo "has=$t"; done',
+    'ip -j link show lo >/dev/null 2>&1 && echo iproute2json=1',
+    'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
+    // The other iptables backend's rules are invisible to this one: count them for a warning.
+    'case "$(iptables -V 2>/dev/null)" in *nf_tables*) o=iptables-legacy-save;; *) o=iptables-nft-save;; esac',
+    'if command -v "$o" >/dev/null 2>&1; then echo "other=$("$o" 2>/dev/null | grep -c "^-A")"; fi',
+  ].join('\n');
+}
+
+interface Section {
+  body: string;
+  rc: number;
+  stderr: string;
+}
+
+export function splitSections(output: string, marker: string): Map<string, Section> {
+  const sections = new Map<string, Section>();
+  const re = new RegExp(`^@@${marker} begin (\\S+)\\n([\\s\\S]*?)\\n@@${marker} end \\1 (\\d+)$(?:\\n@@${marker} stderr \\1\\n([\\s\\S]*?)\\n@@${marker} endstderr \\1$)?`, 'gm');
+  for (const m of output.matchAll(re)) {
+    sections.set(m[1]!, { body: m[2]!, rc: Number(m[3]), stderr: m[4] ?? '' });
+  }
+  return sections;
+}
+
+export function parseFacts(host: string, output: string, marker: string, request: FactsRequest): HostFacts {
+  const sections = splitSections(output, marker);
+  const warnings: string[] = [];
+  const section = (name: string): Section => {
+    const s = sections.get(name);
+    if (!s) throw new RemoteError(`facts output is missing section "${name}" (truncated or garbled output)`, { host, resource: name }, 'facts');
+    return s;
+  };
+  const required = (name: string, what: string): string => {
+    const s = section(name);
+    if (s.rc !== 0) throw new RemoteError(`${what} failed (exit ${s.rc})`, { host, command: what, stderr: s.stderr.trim(), exitCode: s.rc }, 'facts');
+    if (s.stderr.trim()) warnings.push(`${what}: ${s.stderr.trim().split('\n')[0]}`);
+    return s.body;
+  };
+  const wrap = <T>(what: string, parse: () => T): T => {
+    try {
+      return parse();
+    } catch (e) {
+      if (e instanceof RemoteError) throw e;
+      throw new RemoteError(`cannot parse ${what}: ${(e as Error).message}`, { host, command: what }, 'facts');
+    }
+  };
+
+  const owned: Resource[] = [];
+  for (const table of ['mangle', 'nat'] as const) {
+    const text = required(`iptables-${table}`, `iptables-save -t ${table}`);
+    const parsed = wrap(`iptables-save -t ${table}`, () => parseIptablesSave(text));
+    const fw = ownedFirewallResources(parsed);
+    warnings.push(...parsed.warnings, ...fw.warnings);
+    for (const ref of fw.foreignReferences) warnings.push(`foreign rule jumps into an lbprov chain: -A ${ref.chain} ${ref.rule} (${ref.table})`);
+    owned.push(...fw.chains.filter((c) => c.table === table), ...fw.jumps.filter((j) => j.table === table));
+  }
+  const rules = wrap('ip rule', () => parseIpRules(required('ip-rule', 'ip -j rule show'), request.ranges.priorityFirst, request.ranges.priorityLast, warnings));
+  const routes = wrap('ip route', () => parseIpRoutes(required('ip-route', 'ip -j route show table all'), request.ranges.tables));
+  const interfaces = wrap('ip addr', () => parseIpAddr(required('ip-addr', 'ip -j addr show'), warnings));
+  owned.push(...rules, ...routes);
+
+  const sysctls = parseKeyValues(section('sysctl').body);
+  for (const key of request.sysctlKeys) {
+    const value = sysctls[key];
+    if (value !== undefined && value !== '') owned.push({ kind: 'sysctl', id: `sysctl:${key}`, key, value } satisfies SysctlResource);
+  }
+  owned.push(...parseFiles(section('files').body));
+  const services = request.services.filter((n) => SERVICE_NAME.test(n)).map((name) => ({ name, ...parseService(sections.get(`service-${name}`)) }));
+  for (const svc of services) {
+    if (svc.running) owned.push({ kind: 'service', id: `service:${svc.name}`, name: svc.name, revision: svc.revision } satisfies ServiceResource);
+  }
+
+  const facts: Omit<HostFacts, 'fingerprint'> = {
+    kernel: section('kernel').body.trim(),
+    interfaces,
+    owned,
+    sysctls,
+    modules: parseModules(sections),
+    tools: parseTools(section('tools').body),
+    monitor: parseMonitor(section('monitor').body, services.find((x) => x.name === 'monitor')),
+    warnings,
+  };
+  if (facts.tools.otherBackendRules > 0) {
+    warnings.push(`${facts.tools.otherBackendRules} rules exist in the other iptables backend; ${facts.tools.iptablesBackend ?? 'this'} backend does not see them`);
+  }
+  return { ...facts, fingerprint: factsFingerprint(facts) };
+}
+
+/** What a saved plan depends on: lbprov's own state, the interfaces and the monitor's view. */
+export function factsFingerprint(facts: Pick<HostFacts, 'owned' | 'interfaces' | 'monitor'>): string {
+  const owned = [...facts.owned].sort((a, b) => a.id.localeCompare(b.id));
+  const data = JSON.stringify({ owned, interfaces: facts.interfaces, health: facts.monitor.state });
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function parseKeyValues(body: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of body.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+function parseFiles(body: string): FileResource[] {
+  const files = new Map<string, FileResource>();
+  const lines = body.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^F ([0-7]{3,4}) (\/\S+)$/.exec(lines[i]!);
+    if (!m || !OWNED_FILE.test(m[2]!)) continue;
+    const content = Buffer.from(lines[i + 1] ?? '', 'base64').toString('utf8');
+    i++;
+    files.set(m[2]!, { kind: 'file', id: `file:${m[2]}`, path: m[2]!, mode: m[1]!.padStart(4, '0'), content });
+  }
+  return [...files.values()];
+}
+
+function listOrNull(s: Section | undefined, pick: (line: string) => string | undefined): string[] | null {
+  if (!s || s.rc !== 0) return null;
+  return s.body.split('\n').map(pick).filter((x): x is string => !!x && /^[A-Za-z0-9_-]{1,64}$/.test(x));
+}
+
+function parseModules(sections: Map<string, Section>): ModuleFacts {
+  const base = (l: string) => l.trim().split('/').pop()?.replace(/\.ko.*$/, '').replaceAll('-', '_');
+  return {
+    loaded: listOrNull(sections.get('modules-loaded'), (l) => l.split(' ')[0]),
+    builtin: listOrNull(sections.get('modules-builtin'), base),
+    available: listOrNull(sections.get('modules-available'), base),
+    registeredMatches: listOrNull(sections.get('ip-tables-matches'), (l) => l.trim()) ?? [],
+    registeredTargets: listOrNull(sections.get('ip-tables-targets'), (l) => l.trim()) ?? [],
+  };
+}
+
+function parseTools(body: string): ToolFacts {
+  const lines = body.split('\n');
+  const value = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+  const has = new Set(lines.filter((l) => l.startsWith('has=')).map((l) => l.slice(4)));
+  const version = value('iptables') || null;
+  const backend = version ? (/\((nf_tables|legacy)\)/.exec(version)?.[1] ?? 'legacy') : null;
+  return {
+    iptablesVersion: version,
+    iptablesBackend: backend,
+    otherBackendRules: Number(value('other') ?? 0) || 0,
+    iproute2Json: value('iproute2json') === '1',
+    ping: has.has('ping'),
+    conntrack: has.has('conntrack'),
+    initSystem: value('init') === 'systemd' ? 'systemd' : 'other',
+  };
+}
+
+function parseService(s: Section | undefined): { pid: number | null; running: boolean; revision: string } {
+  const kv = parseKeyValues(s?.body ?? '');
+  return {
+    pid: /^\d{1,9}$/.test(kv.pid ?? '') ? Number(kv.pid) : null,
+    running: kv.running === '1',
+    revision: /^[0-9a-f]{1,64}$/.test(kv.revision ?? '') ? kv.revision! : '',
+  };
+}
+
+/** The monitor's state file: key=value lines; anything that does not look like one is dropped. */
+function parseMonitor(body: string, service: { pid: number | null; running: boolean } | undefined): MonitorFacts {
+  const state: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parseKeyValues(body))) {
+    if (/^[a-z0-9_.-]{1,64}$/.test(k) && /^[A-Za-z0-9_.:,/ -]{0,128}$/.test(v)) state[k] = v;
+  }
+  return { pid: service?.pid ?? null, running: service?.running ?? false, state };
+}

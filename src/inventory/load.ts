@@ -1,0 +1,248 @@
+/** Inventory file -> validated Inventory, or InventoryErrors listing every problem. No network. */
+
+import { readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { InputError } from '../errors.js';
+import type { FailoverMode, GatewaySpec, Inventory, LinkSpec, MonitorSettings, SshSettings } from '../model/inventory.js';
+import {
+  GATEWAY_DEFAULTS,
+  inventorySchema,
+  MAX_POOL_SLOTS,
+  MONITOR_DEFAULTS,
+  SSH_DEFAULTS,
+  type RawGateway,
+  type RawInventory,
+  type RawMonitor,
+  type RawSsh,
+} from './schema.js';
+import { InventoryErrors } from './errors.js';
+import { isGatewayName, preview } from './validators.js';
+import {
+  checkSourceSize,
+  decodeSource,
+  formatKey,
+  parseYamlSource,
+  sortedErrors,
+  validateYaml,
+  type ParsedYaml,
+  type YamlPath,
+} from './yaml-source.js';
+
+/** `-i site-a` -> <cwd>/inventories/site-a.yml; anything with '/' or a .yml/.yaml suffix is a path. */
+export function resolveInventoryPath(nameOrPath: string, cwd: string): string {
+  if (nameOrPath.includes('/') || /\.ya?ml$/.test(nameOrPath)) return resolve(cwd, nameOrPath);
+  if (!isGatewayName(nameOrPath)) {
+    throw new InputError('-i', nameOrPath === '' ? '(empty)' : preview(nameOrPath), 'an inventory name is 1-63 of [A-Za-z0-9_.-]; give a path to read another file');
+  }
+  return join(cwd, 'inventories', `${nameOrPath}.yml`);
+}
+
+export function loadInventory(nameOrPath: string, cwd: string = process.cwd()): Inventory {
+  const file = resolveInventoryPath(nameOrPath, cwd);
+  const refuse = (problem: string): never => {
+    throw new InventoryErrors([new InputError(file, '(document)', problem)]);
+  };
+  let source: Buffer;
+  try {
+    const stat = statSync(file);
+    if (!stat.isFile()) return refuse('is not a regular file');
+    // Checked before reading, so a huge file is refused without loading it.
+    checkSourceSize(stat.size, file);
+    source = readFileSync(file);
+  } catch (error) {
+    if (error instanceof InventoryErrors) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    return refuse(code === 'ENOENT' ? 'no such inventory file (-i NAME reads inventories/NAME.yml)' : `cannot read: ${code ?? String(error)}`);
+  }
+  return parseInventoryText(source, file);
+}
+
+export function parseInventoryText(text: string | Buffer, file: string): Inventory {
+  const parsed = parseYamlSource(decodeSource(text, file), file);
+  const raw = validateYaml(parsed, inventorySchema);
+  return buildInventory(raw, parsed, resolve(file));
+}
+
+interface Problem {
+  path: YamlPath;
+  problem: string;
+}
+
+/** An effective setting and the key it came from (undefined: the built-in default). */
+interface Sourced<T> {
+  value: T;
+  path?: YamlPath;
+}
+
+function pick<T>(candidates: readonly [T | undefined, YamlPath][], fallback: T): Sourced<T> {
+  for (const [value, path] of candidates) if (value !== undefined) return { value, path };
+  return { value: fallback };
+}
+
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
+function buildInventory(raw: RawInventory, parsed: ParsedYaml, path: string): Inventory {
+  const problems: Problem[] = [];
+  const gateways = Object.entries(raw.gateways).map(([name, gateway]) =>
+    buildGateway(name, gateway, raw, parsed.locate(['gateways', name]), problems),
+  );
+
+  if ('all' in raw.gateways) problems.push({ path: ['gateways', 'all'], problem: '"all" is reserved: --limit all means every gateway' });
+  const targets = new Map<string, string>();
+  for (const gateway of gateways) {
+    const target = `${gateway.ssh.user}@${gateway.ssh.host}:${gateway.ssh.port}`;
+    const other = targets.get(target);
+    if (other !== undefined) {
+      problems.push({ path: ['gateways', gateway.name, 'host'], problem: `same SSH target ${target} as gateway "${other}"` });
+    } else targets.set(target, gateway.name);
+  }
+
+  const groups: Record<string, string[]> = {};
+  for (const [group, members] of Object.entries(raw.groups ?? {})) {
+    if (group === 'all') problems.push({ path: ['groups', group], problem: '"all" is reserved: --limit all means every gateway' });
+    if (group in raw.gateways) problems.push({ path: ['groups', group], problem: `a gateway is already called "${group}"` });
+    members.forEach((member, i) => {
+      if (!(member in raw.gateways)) problems.push({ path: ['groups', group, i], problem: `no gateway called ${preview(member)}` });
+      else if (members.indexOf(member) !== i) problems.push({ path: ['groups', group, i], problem: `"${member}" is listed twice` });
+    });
+    groups[group] = [...members];
+  }
+
+  if (problems.length > 0) {
+    throw sortedErrors(problems.map((p) => new InputError(parsed.locate(p.path), formatKey(p.path), p.problem)));
+  }
+  return { path, gateways, groups };
+}
+
+function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, source: string, problems: Problem[]): GatewaySpec {
+  const at = (...rest: (string | number)[]): YamlPath => ['gateways', name, ...rest];
+  const defaults = inventory.defaults ?? {};
+  const tuning = <T>(key: string, own: T | undefined, shared: T | undefined, fallback: T) =>
+    pick<T>([[own, at(key)], [shared, ['defaults', key]]], fallback);
+
+  const markMask = tuning<number>('mark_mask', raw.mark_mask, defaults.mark_mask, GATEWAY_DEFAULTS.markMask);
+  const tableBase = tuning<number>('table_base', raw.table_base, defaults.table_base, GATEWAY_DEFAULTS.tableBase);
+  const priorityBase = tuning<number>('priority_base', raw.priority_base, defaults.priority_base, GATEWAY_DEFAULTS.priorityBase);
+  const failover = tuning<FailoverMode>('failover', raw.failover, defaults.failover, GATEWAY_DEFAULTS.failover);
+  const problemAt = (setting: Sourced<unknown>, fallbackPath: YamlPath, problem: string) =>
+    problems.push({ path: setting.path ?? fallbackPath, problem });
+
+  const linkCount = raw.links.length;
+  const markValues = lowestRunLength(markMask.value);
+  if (2 ** markValues - 1 < linkCount) {
+    problemAt(markMask, at('links'), `mask ${hex(markMask.value)} has ${2 ** markValues - 1} non-zero values, fewer than the ${linkCount} links`);
+  }
+  const firstTable = tableBase.value + 1;
+  const lastTable = tableBase.value + linkCount;
+  if (lastTable > 2 ** 31 - 1 || (firstTable <= 255 && lastTable >= 253)) {
+    problemAt(tableBase, at('links'), `routing tables ${firstTable}-${lastTable} must avoid 253-255 (default, main, local) and stay below 2^31`);
+  }
+
+  const interfaces = new Map<string, string>();
+  const claimInterface = (ifname: string, path: YamlPath) => {
+    const owner = interfaces.get(ifname);
+    if (owner !== undefined) problems.push({ path, problem: `interface "${ifname}" is already used by ${owner}` });
+    else interfaces.set(ifname, formatKey(path.slice(2)));
+  };
+  raw.lan.interfaces.forEach((ifname, i) => claimInterface(ifname, at('lan', 'interfaces', i)));
+
+  const linkNames = new Map<string, number>();
+  const links: LinkSpec[] = raw.links.map((link, i) => {
+    const first = linkNames.get(link.name);
+    if (first !== undefined) problems.push({ path: at('links', i, 'name'), problem: `link name "${link.name}" is already used by links[${first}]` });
+    else linkNames.set(link.name, i);
+    claimInterface(link.interface, at('links', i, 'interface'));
+
+    const probes = link.probes ?? [link.gateway];
+    probes.forEach((probe, p) => {
+      if (probes.indexOf(probe) !== p) problems.push({ path: at('links', i, 'probes', p), problem: `probe ${probe} is listed twice` });
+    });
+    const monitor = monitorSettings(link.monitor, inventory.defaults?.monitor, at('links', i, 'monitor'), probes.length, problems);
+    return { name: link.name, interface: link.interface, gateway: link.gateway, weight: link.weight, probes, monitor };
+  });
+
+  const weights = links.map((l) => l.weight);
+  const divisor = weights.reduce(gcd);
+  const slots = weights.reduce((sum, w) => sum + w / divisor, 0);
+  if (slots > MAX_POOL_SLOTS) {
+    problems.push({
+      path: at('links'),
+      problem: `weights ${weights.join(':')} reduce to ${slots} balancing slots (more than ${MAX_POOL_SLOTS}); use smaller or more even weights`,
+    });
+  }
+
+  return {
+    name,
+    ssh: sshSettings(raw.host, inventory.ssh, raw.ssh),
+    lanInterfaces: [...raw.lan.interfaces],
+    links,
+    markMask: markMask.value,
+    tableBase: tableBase.value,
+    priorityBase: priorityBase.value,
+    failover: failover.value,
+    source,
+  };
+}
+
+/** Per-link monitor keys override defaults.monitor, which overrides the built-in defaults. */
+function monitorSettings(
+  link: RawMonitor | undefined,
+  defaults: RawMonitor | undefined,
+  linkPath: YamlPath,
+  probeCount: number,
+  problems: Problem[],
+): MonitorSettings {
+  const setting = (key: keyof RawMonitor) =>
+    pick<number>([[link?.[key], [...linkPath, key]], [defaults?.[key], ['defaults', 'monitor', key]]], MONITOR_DEFAULTS[key]);
+  const interval = setting('interval');
+  const timeout = setting('timeout');
+  const reliability = setting('reliability');
+  if (timeout.value > interval.value) {
+    problems.push({ path: timeout.path ?? interval.path ?? linkPath, problem: `timeout ${timeout.value}s is longer than the interval ${interval.value}s` });
+  }
+  if (reliability.value > probeCount) {
+    problems.push({
+      path: reliability.path ?? linkPath,
+      problem: `reliability ${reliability.value} needs more probes than the ${probeCount} of ${formatKey(linkPath.slice(0, -1))}`,
+    });
+  }
+  return { intervalS: interval.value, timeoutS: timeout.value, reliability: reliability.value, down: setting('down').value, up: setting('up').value };
+}
+
+/** Built-in defaults < top-level `ssh` < the gateway's `ssh`; null clears an optional key. */
+function sshSettings(host: string, inventoryWide: RawSsh | undefined, own: RawSsh | undefined): SshSettings {
+  const merged: RawSsh = { ...inventoryWide };
+  for (const [key, value] of Object.entries(own ?? {})) if (value !== undefined) Object.assign(merged, { [key]: value });
+  const seconds = (value: number | undefined, fallback: number) => Math.round((value ?? fallback) * 1000);
+  const settings: SshSettings = {
+    host,
+    port: merged.port ?? SSH_DEFAULTS.port,
+    user: merged.user ?? SSH_DEFAULTS.user,
+    knownHosts: expandHome(merged.known_hosts ?? SSH_DEFAULTS.knownHosts),
+    become: merged.become ?? SSH_DEFAULTS.become,
+    connectTimeoutMs: seconds(merged.connect_timeout, SSH_DEFAULTS.connectTimeoutS),
+    commandTimeoutMs: seconds(merged.command_timeout, SSH_DEFAULTS.commandTimeoutS),
+    keepaliveIntervalMs: seconds(merged.keepalive_interval, SSH_DEFAULTS.keepaliveIntervalS),
+  };
+  if (merged.identity_file) settings.identityFile = expandHome(merged.identity_file);
+  if (merged.proxy_jump) settings.proxyJump = merged.proxy_jump;
+  return settings;
+}
+
+/** Number of contiguous set bits starting at the lowest set bit (the mask is validated contiguous). */
+function lowestRunLength(mask: number): number {
+  let shifted = mask;
+  while (shifted % 2 === 0) shifted /= 2;
+  return Math.log2(shifted + 1);
+}
+
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}

@@ -1,0 +1,63 @@
+/** Validated inventory: everything here has passed src/inventory validation. */
+
+export interface SshSettings {
+  /** Where SSH connects: host name or IPv4 address. */
+  host: string;
+  port: number;
+  user: string;
+  identityFile?: string;
+  knownHosts: string;
+  /** Run privileged commands through `sudo -n`. */
+  become: boolean;
+  /** Connect through these jump hosts first (OpenSSH ProxyJump form: user@host:port). */
+  proxyJump?: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  keepaliveIntervalMs: number;
+}
+
+export interface MonitorSettings {
+  intervalS: number;
+  timeoutS: number;
+  /** Probes of one round that must answer for the round to count as a success. */
+  reliability: number;
+  /** Consecutive failed rounds before a link is declared down. */
+  down: number;
+  /** Consecutive good rounds before a link is declared up again. */
+  up: number;
+}
+
+export interface LinkSpec {
+  name: string;
+  interface: string;
+  /** Next hop (IPv4). */
+  gateway: string;
+  weight: number;
+  probes: string[];
+  monitor: MonitorSettings;
+}
+
+export type FailoverMode = 'auto' | 'condition' | 'chain-swap';
+
+export interface GatewaySpec {
+  name: string;
+  ssh: SshSettings;
+  lanInterfaces: string[];
+  links: LinkSpec[];
+  /** Bits of the packet/conntrack mark lbprov owns. */
+  markMask: number;
+  /** First routing table id; link i uses tableBase + 1 + i. */
+  tableBase: number;
+  /** First `ip rule` priority; lbprov owns [priorityBase, priorityBase + 99]. */
+  priorityBase: number;
+  failover: FailoverMode;
+  /** Where each key of this gateway was written, for error messages: "file:line". */
+  source: string;
+}
+
+export interface Inventory {
+  /** Absolute path of the inventory file. */
+  path: string;
+  gateways: GatewaySpec[];
+  groups: Record<string, string[]>;
+}

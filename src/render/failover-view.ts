@@ -1,0 +1,174 @@
+/**
+ * The failover half of the view: which mechanism a gateway uses and why, the
+ * balancing chain for the current health, every pre-rendered variant the
+ * monitor may swap in, and the monitor's per-link settings.
+ */
+import type { GatewaySpec } from '../model/inventory.js';
+import type { HostFacts, ModuleFacts } from '../model/facts.js';
+import { RemoteError } from '../errors.js';
+import { buildPool, healthyLinks, hex, linkMark, primaryAddress, type PoolView } from './view-model.js';
+
+export type FailoverMechanism = 'chain-swap' | 'condition';
+
+/** One pool of balancing rules; `conditions` ('' or '-m condition ... ' with a trailing space) gates it. */
+export interface BalancePoolView {
+  conditions: string;
+  pool: PoolView;
+}
+
+/** What templates/balance.partial.hbs renders into LBPROV_BALANCE. */
+export interface BalanceView {
+  markMask: string;
+  pools: BalancePoolView[];
+}
+
+/** The chain for one set of healthy links; `mask` has bit i set when link i (0-based) is healthy. */
+export interface BalanceVariantView {
+  mask: string;
+  links: string;
+  balance: BalanceView;
+}
+
+export interface MonitorLinkView {
+  index: string;
+  name: string;
+  interface: string;
+  address: string;
+  nextHop: string;
+  mark: string;
+  weight: string;
+  /** Probe targets, space-separated (a shell word list in monitor.conf). */
+  probes: string;
+  interval: string;
+  timeout: string;
+  reliability: string;
+  down: string;
+  up: string;
+  /** The xt_condition variable the monitor writes: /proc/net/nf_condition/<condition>. */
+  condition: string;
+}
+
+export interface FailoverView {
+  mechanism: FailoverMechanism;
+  /** Which mechanism and why, for the plan's notes. */
+  note: string;
+  condition: boolean;
+  /** 'systemd' when the gateway runs systemd: the monitor then runs under its unit. */
+  init: 'systemd' | 'other';
+  markMask: string;
+  linkCount: string;
+  links: MonitorLinkView[];
+  /** LBPROV_BALANCE as it should be now. */
+  balance: BalanceView;
+  /** Chain-swap only: one chain per non-empty set of healthy links (empty for condition). */
+  variants: BalanceVariantView[];
+}
+
+export function conditionVariable(linkName: string): string {
+  return `lbprov_${linkName}`;
+}
+
+/** Where the xtables-addons condition match shows up in the facts, or null when it does not. */
+export function conditionMatchSource(modules: ModuleFacts): string | null {
+  if (modules.registeredMatches.includes('condition')) return 'registered in /proc/net/ip_tables_matches';
+  if (modules.loaded?.includes('xt_condition')) return 'module xt_condition is loaded';
+  if (modules.builtin?.includes('xt_condition')) return 'xt_condition is built into the kernel';
+  if (modules.available?.includes('xt_condition')) return 'module xt_condition is installed';
+  return null;
+}
+
+/**
+ * auto: `condition` when the match is there, else chain swap. Forcing `condition`
+ * where the match is absent is an error: the balancing rules would not load.
+ * Without facts (the pre-render that decides what to read) the setting alone decides.
+ */
+export function chooseMechanism(gw: GatewaySpec, facts: HostFacts | null): { mechanism: FailoverMechanism; note: string } {
+  if (gw.failover === 'chain-swap') {
+    return { mechanism: 'chain-swap', note: 'failover: chain-swap (set in the inventory); the monitor swaps in pre-rendered balancing chains' };
+  }
+  if (!facts) return { mechanism: gw.failover === 'condition' ? 'condition' : 'chain-swap', note: 'failover: decided from the facts' };
+  const source = conditionMatchSource(facts.modules);
+  if (gw.failover === 'condition') {
+    if (!source) {
+      throw new RemoteError(
+        `failover: condition is set (${gw.source}) but the xtables-addons condition match is not available on this gateway ` +
+          '(not in /proc/net/ip_tables_matches, not loaded, not built in, no xt_condition module); install xtables-addons or use failover: auto',
+        { host: gw.name, resource: 'failover' },
+        'prerequisite',
+      );
+    }
+    return { mechanism: 'condition', note: `failover: condition (set in the inventory; ${source}); the monitor writes /proc/net/nf_condition/lbprov_<link>` };
+  }
+  return source
+    ? { mechanism: 'condition', note: `failover: condition (auto: ${source}); the monitor writes /proc/net/nf_condition/lbprov_<link>` }
+    : {
+        mechanism: 'chain-swap',
+        note: 'failover: chain-swap (auto: the xtables-addons condition match is absent on this kernel); the monitor swaps in pre-rendered balancing chains',
+      };
+}
+
+/** The links in `mask` (bit i = link i), in inventory order, as the pool builder wants them. */
+function linksOf(gw: GatewaySpec, mask: number): { index: number; weight: number; name: string }[] {
+  return gw.links.map((l, index) => ({ index, weight: l.weight, name: l.name })).filter((l) => (mask >> l.index) & 1);
+}
+
+/**
+ * Condition mechanism: one pool per set of healthy links, each rule gated on
+ * every link's variable. `statistic` comes before `condition`, so every rule's
+ * nth counter advances on every NEW packet and exactly one pool marks it.
+ */
+function conditionBalance(gw: GatewaySpec, markMask: string): BalanceView {
+  const pools: BalancePoolView[] = [];
+  for (let mask = 2 ** gw.links.length - 1; mask >= 1; mask--) {
+    const conditions = gw.links
+      .map((l, i) => `-m condition ${(mask >> i) & 1 ? '' : '! '}--condition ${conditionVariable(l.name)} `)
+      .join('');
+    pools.push({ conditions, pool: buildPool(gw.markMask, linksOf(gw, mask)) });
+  }
+  return { markMask, pools };
+}
+
+function plainBalance(gw: GatewaySpec, markMask: string, mask: number): BalanceView {
+  return { markMask, pools: [{ conditions: '', pool: buildPool(gw.markMask, linksOf(gw, mask)) }] };
+}
+
+export function buildFailoverView(gw: GatewaySpec, facts: HostFacts | null): { failover: FailoverView } {
+  const { mechanism, note } = chooseMechanism(gw, facts);
+  const markMask = hex(gw.markMask);
+  const healthy = facts ? healthyLinks(gw, facts) : new Set(gw.links.map((l) => l.name));
+  const healthyMask = gw.links.reduce((m, l, i) => (healthy.has(l.name) ? m | (1 << i) : m), 0);
+  const variants: BalanceVariantView[] = [];
+  if (mechanism === 'chain-swap') {
+    for (let mask = 1; mask < 2 ** gw.links.length; mask++) {
+      variants.push({ mask: String(mask), links: linksOf(gw, mask).map((l) => l.name).join(','), balance: plainBalance(gw, markMask, mask) });
+    }
+  }
+  return {
+    failover: {
+      mechanism,
+      note,
+      condition: mechanism === 'condition',
+      init: facts?.tools.initSystem ?? 'other',
+      markMask,
+      linkCount: String(gw.links.length),
+      links: gw.links.map((l, i) => ({
+        index: String(i + 1),
+        name: l.name,
+        interface: l.interface,
+        address: facts ? primaryAddress(gw, facts, l.interface) : '',
+        nextHop: l.gateway,
+        mark: hex(linkMark(gw.markMask, i)),
+        weight: String(l.weight),
+        probes: l.probes.join(' '),
+        interval: String(l.monitor.intervalS),
+        timeout: String(l.monitor.timeoutS),
+        reliability: String(l.monitor.reliability),
+        down: String(l.monitor.down),
+        up: String(l.monitor.up),
+        condition: conditionVariable(l.name),
+      })),
+      balance: mechanism === 'condition' ? conditionBalance(gw, markMask) : plainBalance(gw, markMask, healthyMask),
+      variants,
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/** A playbook lists the resources of a job, each rendered from one template. */
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { parseYamlWithSchema } from '../inventory/yaml-source.js';
+
+const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
+
+const templateName = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.hbs$/, 'a file name in the templates folder, ending in .hbs');
+
+const entry = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('sysctl'), template: templateName }),
+  z.strictObject({
+    type: z.literal('file'),
+    path: z.string().regex(OWNED_FILE, 'a path lbprov owns (/etc/lbprov/..., /var/lib/lbprov/..., .../lbprov.conf)').refine((p) => !p.includes('..'), 'no ".." in paths'),
+    mode: z.string().regex(/^0[0-7]{3}$/, 'an octal mode like "0644"').default('0644'),
+    template: templateName,
+  }),
+  z.strictObject({ type: z.literal('routes'), template: templateName }),
+  z.strictObject({ type: z.literal('ip-rules'), template: templateName }),
+  z.strictObject({ type: z.literal('iptables'), table: z.enum(['mangle', 'nat']), template: templateName }),
+  z.strictObject({
+    type: z.literal('service'),
+    // Runs /etc/lbprov/<name>.sh start|stop|restart; its pid and revision live in /run/lbprov/<name>.*
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+    files: z.array(z.string().regex(OWNED_FILE)).min(1),
+  }),
+]);
+
+const playbookSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+  templates: z.string().optional(),
+  resources: z.array(entry).min(1),
+});
+
+export type PlaybookEntry = z.infer<typeof entry>;
+
+export interface Playbook {
+  name: string;
+  path: string;
+  templatesDir: string;
+  resources: PlaybookEntry[];
+}
+
+/** The project's own folder (where the shipped playbooks/ and templates/ live). */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** `-p` value, else playbooks/balancer.yml in the working directory, else the shipped one. */
+export function resolvePlaybookPath(given: string | undefined, cwd: string): string {
+  if (given) return isAbsolute(given) ? given : resolve(cwd, given);
+  const local = join(cwd, 'playbooks', 'balancer.yml');
+  return existsSync(local) ? local : join(PACKAGE_ROOT, 'playbooks', 'balancer.yml');
+}
+
+export function loadPlaybook(path: string): Playbook {
+  const data = parseYamlWithSchema(readFileSync(path), path, playbookSchema);
+  const templatesDir = data.templates ? resolve(dirname(path), data.templates) : resolve(dirname(path), '..', 'templates');
+  return { name: data.name, path, templatesDir, resources: data.resources };
+}

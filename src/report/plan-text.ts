@@ -1,0 +1,52 @@
+/** Plans for people: a coloured unified diff per resource and a summary line per gateway. */
+import { structuredPatch } from 'diff';
+import pc from 'picocolors';
+import type { HostPlan, ResourceChange } from '../model/plan.js';
+import { summarize } from '../model/plan.js';
+import { resourceLines } from '../model/resources.js';
+
+export type Colours = Pick<typeof pc, 'green' | 'red' | 'yellow' | 'cyan' | 'bold' | 'dim'>;
+
+export const plainColours: Colours = { green: String, red: String, yellow: String, cyan: String, bold: String, dim: String };
+
+/** Colour only for a terminal, and never when NO_COLOR is set. */
+export function coloursFor(stream: NodeJS.WriteStream): Colours {
+  return stream.isTTY && !process.env.NO_COLOR ? pc.createColors(true) : plainColours;
+}
+
+const SIGN = { create: '+', update: '~', delete: '-' } as const;
+
+export function formatChange(change: ResourceChange, c: Colours): string[] {
+  const colour = change.action === 'create' ? c.green : change.action === 'delete' ? c.red : c.yellow;
+  const header = colour(`  ${SIGN[change.action]} ${change.id}`);
+  const before = change.before ? resourceLines(change.before) : [];
+  const after = change.after ? resourceLines(change.after) : [];
+  const body: string[] = [];
+  if (change.action !== 'update') {
+    for (const line of change.action === 'create' ? after : before) body.push(colour(`      ${SIGN[change.action]} ${line}`));
+  } else {
+    const patch = structuredPatch('current', 'desired', before.join('\n') + '\n', after.join('\n') + '\n', '', '', { context: 2 });
+    for (const hunk of patch.hunks) {
+      body.push(c.cyan(`      @@ -${hunk.oldStart},${hunk.oldLines} +${hunk.newStart},${hunk.newLines} @@`));
+      for (const line of hunk.lines) {
+        const text = `      ${line[0]} ${line.slice(1)}`;
+        body.push(line[0] === '+' ? c.green(text) : line[0] === '-' ? c.red(text) : c.dim(text));
+      }
+    }
+  }
+  return [header, ...body];
+}
+
+export function summaryLine(plan: HostPlan): string {
+  const s = summarize(plan);
+  return `${plan.gateway}: ${s.add} to add, ${s.change} to change, ${s.remove} to remove`;
+}
+
+export function formatHostPlan(plan: HostPlan, c: Colours): string {
+  const lines = [c.bold(plan.gateway)];
+  for (const note of plan.notes) lines.push(c.dim(`  # ${note}`));
+  for (const change of plan.changes) lines.push(...formatChange(change, c));
+  if (plan.changes.length === 0) lines.push('  no changes');
+  lines.push(c.bold(summaryLine(plan)));
+  return lines.join('\n');
+}

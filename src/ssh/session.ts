@@ -1,0 +1,406 @@
+/**
+ * One SSH connection per gateway (optionally through ProxyJump hosts); every command is an exec
+ * channel on it. Host keys are checked against known_hosts on every hop, each command has a
+ * timeout, and keepalives turn a dead host into an error instead of a hang.
+ */
+import type { Duplex } from 'node:stream';
+import pLimit from 'p-limit';
+import ssh2 from 'ssh2';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import { RemoteError } from '../errors.js';
+import type { SshSettings } from '../model/inventory.js';
+import { CIPHER_ALGORITHMS, hostKeyAlgorithmsFor, KEX_ALGORITHMS, MAC_ALGORITHMS } from './algorithms.js';
+import { authHandlerFor, describeCredentials, expandHome, loadCredentials, type Credentials, type CredentialSources } from './auth.js';
+import {
+  appendKnownHost,
+  fingerprintSha256,
+  keyTypeOf,
+  knownHostsName,
+  knownKeyTypes,
+  loadKnownHosts,
+  verifyHostKey,
+  type KnownHosts,
+} from './known-hosts.js';
+import { shellQuote } from './quote.js';
+import { parseProxyJump } from './proxy-jump.js';
+import type { CommandTrace } from './trace.js';
+
+export type { CommandTrace } from './trace.js';
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  code: number | null;
+  signal?: string;
+}
+
+export interface RunOptions {
+  /** Written to the command's stdin, which is then closed. Never traced or logged. */
+  stdin?: string;
+  /** Defaults to SshSettings.commandTimeoutMs. */
+  timeoutMs?: number;
+  /** Run as root: through `sudo -n` when the gateway's settings say `become`. */
+  privileged?: boolean;
+  /** Changes the gateway (recorded in the trace so idempotency can be asserted). */
+  mutating?: boolean;
+}
+
+export interface RemoteSession {
+  /** Gateway name, for messages. */
+  readonly host: string;
+  /** Runs `command` on a new channel of the session's connection. A non-zero exit is a result, not an error. */
+  run(command: string, opts?: RunOptions): Promise<CommandResult>;
+  close(): Promise<void>;
+}
+
+export interface OpenSessionOptions extends CredentialSources {
+  /** Record unknown host keys in known_hosts (OpenSSH StrictHostKeyChecking=accept-new). */
+  acceptNew?: boolean;
+  trace?: CommandTrace;
+}
+
+/** OpenSSH's ServerAliveCountMax default. */
+const KEEPALIVE_COUNT_MAX = 3;
+/** Below sshd's default MaxSessions (10), leaving room for a human's concurrent session. */
+const MAX_CHANNELS = 8;
+/** Facts of a sane gateway are kilobytes; this only stops a hostile one from exhausting memory. */
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+const MAX_COMMAND_IN_MESSAGES = 200;
+
+interface Hop {
+  host: string;
+  port: number;
+  user: string;
+}
+
+export function truncateCommand(command: string): string {
+  return command.length > MAX_COMMAND_IN_MESSAGES ? `${command.slice(0, MAX_COMMAND_IN_MESSAGES)}…` : command;
+}
+
+export async function openSession(gatewayName: string, ssh: SshSettings, opts: OpenSessionOptions = {}): Promise<RemoteSession> {
+  const knownHosts = await loadKnownHosts(expandHome(ssh.knownHosts));
+  const credentials = await loadCredentials(ssh.identityFile, opts);
+  // Hops without a user or port log in like the gateway does, on port 22.
+  const jumps = parseProxyJump(ssh.proxyJump, gatewayName).map((hop) => ({ host: hop.host, port: hop.port ?? 22, user: hop.user ?? ssh.user }));
+  const hops: Hop[] = [...jumps, { host: ssh.host, port: ssh.port, user: ssh.user }];
+  const clients: ssh2.Client[] = [];
+  try {
+    let sock: Duplex | undefined;
+    for (const [index, hop] of hops.entries()) {
+      const isTarget = index === hops.length - 1;
+      const via = isTarget ? '' : `jump host ${hop.host}:${hop.port}: `;
+      const client = await connectHop({ gatewayName, via, hop, sock, ssh, knownHosts, credentials, acceptNew: opts.acceptNew === true });
+      clients.push(client);
+      const next = hops[index + 1];
+      if (next) sock = await forwardOut(client, gatewayName, via, next);
+    }
+  } catch (error) {
+    for (const client of clients.reverse()) client.end();
+    throw error;
+  }
+  return new Ssh2Session(gatewayName, clients, ssh, opts.trace);
+}
+
+interface HopContext {
+  gatewayName: string;
+  /** Message prefix naming the jump host, empty for the gateway itself. */
+  via: string;
+  hop: Hop;
+  sock: Duplex | undefined;
+  ssh: SshSettings;
+  knownHosts: KnownHosts;
+  credentials: Credentials;
+  acceptNew: boolean;
+}
+
+function connectHop(context: HopContext): Promise<ssh2.Client> {
+  const { gatewayName, via, hop, ssh, knownHosts } = context;
+  const name = knownHostsName(hop.host, hop.port);
+  const client = new ssh2.Client();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let hostKeyRefusal: RemoteError | undefined;
+    const fail = (error: RemoteError): void => {
+      if (settled) return;
+      settled = true;
+      client.end();
+      reject(error);
+    };
+    const refuse = (message: string): false => {
+      hostKeyRefusal = new RemoteError(`${via}${message}`, { host: gatewayName }, 'hostkey');
+      return false;
+    };
+    const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
+      const verdict = verifyHostKey(knownHosts, name, key);
+      const fingerprint = `${keyTypeOf(key) ?? 'unknown'} key ${fingerprintSha256(key)}`;
+      switch (verdict.kind) {
+        case 'match':
+          verify(true);
+          return;
+        case 'revoked':
+          verify(refuse(`host key for ${name} is REVOKED (${fingerprint}, ${verdict.entry.file}:${verdict.entry.line})`));
+          return;
+        case 'changed': {
+          const lines = verdict.entries.map((entry) => `${entry.file}:${entry.line}`).join(', ');
+          verify(
+            refuse(
+              `REMOTE HOST KEY CHANGED for ${name}: it now offers ${fingerprint}, which does not match ${lines}. ` +
+                'Someone could be intercepting the connection. If the key was legitimately replaced, remove the old entry ' +
+                `(ssh-keygen -R '${name}' -f ${knownHosts.file}) and connect again.`,
+            ),
+          );
+          return;
+        }
+        case 'unknown':
+          if (!context.acceptNew) {
+            verify(
+              refuse(
+                `host ${name} is not in ${knownHosts.file}; it offers ${fingerprint}. Check the fingerprint out of band, ` +
+                  'then add it (ssh-keyscan) or rerun with --accept-new.',
+              ),
+            );
+            return;
+          }
+          appendKnownHost(knownHosts.file, name, key).then(
+            () => verify(true),
+            (error: unknown) => verify(refuse(`cannot record the key of ${name} in ${knownHosts.file}: ${(error as Error).message}`)),
+          );
+      }
+    };
+    client.on('ready', () => {
+      settled = true;
+      resolve(client);
+    });
+    client.on('error', (error: Error & { level?: string; code?: string }) => {
+      // Agent trouble is not fatal: ssh2 moves on to the identity file.
+      if (error.level === 'agent') return;
+      fail(hostKeyRefusal ?? connectError(context, error));
+    });
+    client.on('close', () => fail(hostKeyRefusal ?? new RemoteError(`${via}connection to ${hop.host}:${hop.port} closed during the SSH handshake`, { host: gatewayName }, 'unreachable')));
+    const config: ConnectConfig = {
+      host: hop.host,
+      port: hop.port,
+      username: hop.user,
+      readyTimeout: ssh.connectTimeoutMs,
+      keepaliveInterval: ssh.keepaliveIntervalMs,
+      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+      algorithms: {
+        kex: [...KEX_ALGORITHMS],
+        cipher: [...CIPHER_ALGORITHMS],
+        hmac: [...MAC_ALGORITHMS],
+        serverHostKey: hostKeyAlgorithmsFor(knownKeyTypes(knownHosts, name)),
+        compress: ['none'],
+      },
+      hostVerifier,
+      authHandler: authHandlerFor(hop.user, context.credentials),
+      ...(context.sock ? { sock: context.sock } : {}),
+    };
+    try {
+      client.connect(config);
+    } catch (error) {
+      fail(new RemoteError(`${via}cannot start SSH: ${(error as Error).message}`, { host: gatewayName }, 'unreachable'));
+    }
+  });
+}
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function connectError(context: HopContext, error: Error & { level?: string; code?: string }): RemoteError {
+  const { gatewayName, via, hop, ssh } = context;
+  const target = `${hop.user}@${hop.host}:${hop.port}`;
+  const ctx = { host: gatewayName };
+  if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) {
+    return new RemoteError(`${via}cannot connect to ${hop.host}:${hop.port} (${error.code})`, ctx, 'unreachable');
+  }
+  if (error.level === 'client-timeout') {
+    return new RemoteError(`${via}no SSH login to ${target} within ${ssh.connectTimeoutMs} ms (host down, filtered or overloaded)`, ctx, 'timeout');
+  }
+  if (error.level === 'client-authentication') {
+    return new RemoteError(`${via}authentication as ${hop.user} on ${hop.host}:${hop.port} failed: ${describeCredentials(context.credentials)}`, ctx, 'auth');
+  }
+  return new RemoteError(`${via}SSH connection to ${target} failed: ${error.message}`, ctx, 'unreachable');
+}
+
+function forwardOut(client: ssh2.Client, gatewayName: string, via: string, next: Hop): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, next.host, next.port, (error, stream) => {
+      if (error) {
+        reject(new RemoteError(`${via}cannot open a tunnel to ${next.host}:${next.port}: ${error.message}`, { host: gatewayName }, 'unreachable'));
+      } else {
+        resolve(stream);
+      }
+    });
+  });
+}
+
+const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.*is not in the sudoers file)|^Sorry, user \S+ is not allowed/m;
+
+class Ssh2Session implements RemoteSession {
+  /** Why the connection is gone, once it is; later runs fail with it. */
+  private lostBecause: string | undefined;
+  /** Reject callbacks of commands in flight, called when the connection is lost. */
+  private readonly inFlight = new Set<(because: string) => void>();
+  private readonly channels = pLimit(MAX_CHANNELS);
+  private readonly target: ssh2.Client;
+  private readonly targetClosed: Promise<void>;
+
+  constructor(
+    readonly host: string,
+    /** Jump hosts first, the gateway last. */
+    private readonly clients: ssh2.Client[],
+    private readonly ssh: SshSettings,
+    private readonly trace: CommandTrace | undefined,
+  ) {
+    const target = clients[clients.length - 1];
+    if (!target) throw new Error('a session needs a connection');
+    this.target = target;
+    target.on('error', (error: Error & { level?: string }) => {
+      this.lose(error.level === 'client-timeout' ? `connection lost (no answer to ${KEEPALIVE_COUNT_MAX} keepalives)` : `connection lost (${error.message})`);
+    });
+    this.targetClosed = new Promise((resolve) => {
+      target.on('close', () => {
+        this.lose('connection closed');
+        resolve();
+      });
+    });
+  }
+
+  private lose(because: string): void {
+    this.lostBecause ??= because;
+    for (const reject of this.inFlight) reject(this.lostBecause);
+  }
+
+  async run(command: string, opts: RunOptions = {}): Promise<CommandResult> {
+    const sudo = opts.privileged === true && this.ssh.become;
+    const sent = sudo ? `sudo -n -- sh -c ${shellQuote(command)}` : command;
+    const startedAt = new Date();
+    let code: number | null = null;
+    try {
+      const result = await this.channels(() => this.exec(sent, opts.stdin, opts.timeoutMs ?? this.ssh.commandTimeoutMs));
+      code = result.code;
+      if (sudo) this.checkSudo(sent, result);
+      return result;
+    } finally {
+      this.trace?.record({
+        host: this.host,
+        command: sent,
+        mutating: opts.mutating === true,
+        startedAt: startedAt.toISOString(),
+        durationMs: Date.now() - startedAt.getTime(),
+        code,
+      });
+    }
+  }
+
+  /** sudo -n exits 1 with a fixed message instead of prompting: turn that into an actionable error. */
+  private checkSudo(sent: string, result: CommandResult): void {
+    const context = { host: this.host, command: truncateCommand(sent), stderr: result.stderr, exitCode: result.code };
+    if (result.code === 1 && SUDO_REFUSED.test(result.stderr)) {
+      throw new RemoteError(
+        `sudo requires a password for user ${this.ssh.user} (or refuses it); lbprov never types passwords: ` +
+          `allow ${this.ssh.user} NOPASSWD sudo for lbprov's commands, or connect as root`,
+        context,
+        'auth',
+      );
+    }
+    if (result.code === 127 && /sudo: (command )?not found/.test(result.stderr)) {
+      throw new RemoteError('become is set but sudo is not installed on the gateway', context, 'prerequisite');
+    }
+  }
+
+  private exec(command: string, stdin: string | undefined, timeoutMs: number): Promise<CommandResult> {
+    return new Promise((resolve, reject) => {
+      if (this.lostBecause !== undefined) {
+        reject(new RemoteError(`cannot run a command: ${this.lostBecause}`, { host: this.host, command: truncateCommand(command) }, 'unreachable'));
+        return;
+      }
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let outputBytes = 0;
+      let exit: { code: number | null; signal?: string } = { code: null };
+      let channel: ClientChannel | undefined;
+      let done = false;
+      const context = (): { host: string; command: string; stderr: string } => ({
+        host: this.host,
+        command: truncateCommand(command),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+      });
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.inFlight.delete(onLost);
+        settle();
+      };
+      const abort = (error: RemoteError): void => {
+        finish(() => reject(error));
+        stopChannel(channel);
+      };
+      const onLost = (because: string): void =>
+        finish(() => reject(new RemoteError(`${because} while a command was running`, { ...context(), exitCode: null }, 'unreachable')));
+      this.inFlight.add(onLost);
+      const timer = setTimeout(
+        () => abort(new RemoteError(`command timed out after ${timeoutMs} ms`, { ...context(), exitCode: null }, 'timeout')),
+        timeoutMs,
+      );
+      const collect = (into: Buffer[]) => (chunk: Buffer) => {
+        outputBytes += chunk.length;
+        if (outputBytes > MAX_OUTPUT_BYTES) {
+          abort(new RemoteError(`command output exceeds ${MAX_OUTPUT_BYTES} bytes`, context(), 'command'));
+          return;
+        }
+        into.push(chunk);
+      };
+      this.target.exec(command, (error, stream) => {
+        if (error) {
+          finish(() => reject(new RemoteError(`cannot start command: ${error.message}`, context(), 'command')));
+          return;
+        }
+        if (done) {
+          stopChannel(stream);
+          return;
+        }
+        channel = stream;
+        stream.on('data', collect(stdout));
+        stream.stderr.on('data', collect(stderr));
+        stream.on('exit', (code: number | null, signal?: string) => {
+          exit = signal === undefined ? { code } : { code, signal };
+        });
+        stream.on('close', () =>
+          finish(() =>
+            resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), ...exit }),
+          ),
+        );
+        stream.end(stdin);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.lose('session closed');
+    for (const client of [...this.clients].reverse()) client.end();
+    await this.targetClosed;
+  }
+}
+
+/** ssh2's internals needed to signal a channel whose stdin is already closed. */
+interface ChannelInternals {
+  outgoing?: { id?: number; state?: string };
+  _client?: { _protocol?: { signal?: (id: number, signal: string) => void } };
+}
+
+function stopChannel(channel: ClientChannel | undefined): void {
+  if (!channel) return;
+  try {
+    // ClientChannel.signal() is a no-op once stdin has ended, which run() always does. OpenSSH
+    // killpg()s the command on a signal request, except for root logins (no post-auth privilege
+    // separation there: it logs "session signalling requires privilege separation"). Closing the
+    // channel alone leaves the command running.
+    const internals = channel as unknown as ChannelInternals;
+    const { id, state } = internals.outgoing ?? {};
+    if (id !== undefined && (state === 'open' || state === 'eof')) internals._client?._protocol?.signal?.(id, 'KILL');
+    channel.close();
+  } catch {
+    // Already closed.
+  }
+}

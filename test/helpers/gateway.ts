@@ -1,0 +1,44 @@
+/** Validated gateway specs and facts for pure tests, shaped like the lab's. */
+import type { GatewaySpec } from '../../src/model/inventory.js';
+import type { HostFacts } from '../../src/model/facts.js';
+
+const monitor = { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 } as const;
+
+export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
+  return {
+    name: 'gw-a1',
+    ssh: { host: '192.0.2.1', port: 22, user: 'root', knownHosts: '/dev/null', become: false, connectTimeoutMs: 1000, commandTimeoutMs: 1000, keepaliveIntervalMs: 1000 },
+    lanInterfaces: ['lan0'],
+    links: weights.map((weight, i) => ({
+      name: `isp${i + 1}`,
+      interface: `wan${i + 1}`,
+      gateway: `203.0.113.${8 * i + 1}`,
+      weight,
+      probes: [`198.51.100.${8 * i + 1}`],
+      monitor: { ...monitor },
+    })),
+    markMask: 0xf0000000,
+    tableBase: 100,
+    priorityBase: 100,
+    failover: 'auto',
+    source: 'test.yml:1',
+  };
+}
+
+export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}): HostFacts {
+  return {
+    kernel: '6.18.0',
+    interfaces: [
+      { name: 'lan0', up: true, ipv4: ['198.51.100.129/26'] },
+      ...gw.links.map((l, i) => ({ name: l.interface, up: true, ipv4: [`203.0.113.${8 * i + 2}/29`] })),
+    ],
+    owned: [],
+    sysctls: {},
+    modules: { loaded: null, builtin: null, available: null, registeredMatches: [], registeredTargets: [] },
+    tools: { iptablesVersion: 'iptables v1.8.9 (nf_tables)', iptablesBackend: 'nf_tables', otherBackendRules: 0, iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
+    monitor: { pid: null, running: false, state: health },
+    fingerprint: 'x',
+    warnings: [],
+  };
+}
+
