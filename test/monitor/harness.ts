@@ -191,11 +191,11 @@ export class MonitorSandbox {
   }
 }
 
+/** Running, not a zombie: a daemon whose parent exited may wait unreaped where PID 1 does not reap. */
 export function alive(pid: number | null): boolean {
   if (pid === null) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }

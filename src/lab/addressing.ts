@@ -1,0 +1,118 @@
+/**
+ * The lab's address plan. Only documentation ranges are used:
+ * - 192.0.2.0/24: management, one /31 per gateway (root side even, gateway odd). These are the only
+ *   addresses in the root namespace, so they are the only ones allocated across concurrent labs.
+ * - 198.51.100.0/26: lab infrastructure, identical in every lab (they live in the lab's own namespaces):
+ *   LAN 198.51.100.0/28 (gateway .1, client .2), the service address 198.51.100.20 on the server,
+ *   and one /31 per ISP upstream in 198.51.100.32/27 (ISP side even, server side odd = probe target).
+ * - the rest of 198.51.100.0/24 and all of 203.0.113.0/24: one customer block per ISP, shared by all
+ *   gateways of the lab; the ISP router is the block's first host, gateway i its (1 + i)th.
+ */
+import { LabError } from './errors.js';
+
+export const MANAGEMENT_SLOTS = 128;
+/** A customer block must hold network, broadcast, the ISP router and every gateway: 125 fill a /25. */
+export const MAX_GATEWAYS = 125;
+export const SERVICE_ADDRESS = '198.51.100.20';
+export const LAN_PREFIX_LENGTH = 28;
+export const LAN_GATEWAY_ADDRESS = '198.51.100.1';
+export const LAN_CLIENT_ADDRESS = '198.51.100.2';
+const UPSTREAM_BASE = ipToInt('198.51.100.32');
+const UPSTREAM_BLOCK = '198.51.100.32/27';
+const MAX_LINKS_BY_UPSTREAMS = 16;
+/** Ranges the customer blocks are carved from, in order. */
+const CUSTOMER_RANGES: readonly (readonly [start: number, size: number])[] = [
+  [ipToInt('203.0.113.0'), 256],
+  [ipToInt('198.51.100.64'), 64],
+  [ipToInt('198.51.100.128'), 128],
+];
+
+export function ipToInt(address: string): number {
+  const parts = address.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((part) => !Number.isInteger(part) || part < 0 || part > 255)) {
+    throw new LabError(`not an IPv4 address: ${address}`);
+  }
+  return parts.reduce((value, part) => value * 256 + part, 0);
+}
+
+export function intToIp(value: number): string {
+  return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join('.');
+}
+
+export interface ManagementPair {
+  slot: number;
+  /** Root-namespace end. */
+  root: string;
+  /** Gateway end: where SSH connects. */
+  gateway: string;
+}
+
+export function managementPair(slot: number): ManagementPair {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= MANAGEMENT_SLOTS) throw new LabError(`management slot out of range: ${slot}`);
+  const base = ipToInt('192.0.2.0') + 2 * slot;
+  return { slot, root: intToIp(base), gateway: intToIp(base + 1) };
+}
+
+export interface Upstream {
+  /** ISP router's end of its link to the server. */
+  isp: string;
+  /** Server's end: answers only through this ISP, so it is the link's probe target. */
+  server: string;
+}
+
+/** `link` counts from 1. */
+export function upstream(link: number): Upstream {
+  const base = UPSTREAM_BASE + 2 * (link - 1);
+  return { isp: intToIp(base), server: intToIp(base + 1) };
+}
+
+export const upstreamBlock = UPSTREAM_BLOCK;
+
+export interface CustomerBlock {
+  /** e.g. 203.0.113.0/29 */
+  cidr: string;
+  prefixLength: number;
+  /** The ISP router's address in the block: every gateway's next hop on this link. */
+  nextHop: string;
+}
+
+export interface AddressPlan {
+  customerBlocks: CustomerBlock[];
+}
+
+/** Smallest block holding network, broadcast, the ISP router and every gateway, at least a /29. */
+function customerBlockSize(gateways: number): number {
+  let size = 8;
+  while (size < gateways + 3) size *= 2;
+  return size;
+}
+
+export function planAddresses(gateways: number, links: number): AddressPlan {
+  if (!Number.isInteger(gateways) || gateways < 1 || gateways > MAX_GATEWAYS) {
+    throw new LabError(`gateways must be an integer in [1, ${MAX_GATEWAYS}], got ${gateways}`);
+  }
+  if (!Number.isInteger(links) || links < 2) throw new LabError(`links must be an integer >= 2, got ${links}`);
+  const size = customerBlockSize(gateways);
+  const blocks: number[] = [];
+  for (const [start, rangeSize] of CUSTOMER_RANGES) {
+    for (let base = Math.ceil(start / size) * size; base + size <= start + rangeSize; base += size) blocks.push(base);
+  }
+  const maxLinks = Math.min(blocks.length, MAX_LINKS_BY_UPSTREAMS);
+  if (links > maxLinks) {
+    throw new LabError(`${gateways} gateways with ${links} links do not fit the documentation ranges (at most ${maxLinks} links at this size)`);
+  }
+  const prefixLength = 32 - Math.log2(size);
+  return {
+    customerBlocks: blocks.slice(0, links).map((base) => ({
+      cidr: `${intToIp(base)}/${prefixLength}`,
+      prefixLength,
+      nextHop: intToIp(base + 1),
+    })),
+  };
+}
+
+/** Gateway `index` (from 1) on a customer block. */
+export function customerAddress(block: CustomerBlock, index: number): string {
+  const base = ipToInt(block.cidr.split('/')[0] as string);
+  return intToIp(base + 1 + index);
+}

@@ -1,0 +1,53 @@
+/** The local lab: public API, and the functions behind `lbprov lab up` / `lbprov lab down`. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createLab, loadLab, type Lab } from './lab.js';
+import type { LanClientChoice } from './layout.js';
+
+export { createLab, knownHostsLine, Lab, loadLab, type GatewayRef, type LabOptions } from './lab.js';
+export { LabError } from './errors.js';
+export { defaultWeights, type LanClientChoice } from './layout.js';
+export { gatewayFileOnHost } from './sshd.js';
+export type { LabGateway, LabLink, LabState } from './state.js';
+export {
+  countConnections,
+  cutUpstream,
+  resetServerCounts,
+  restoreUpstream,
+  serverCounts,
+  startLongConnection,
+  type ConnectionCountOptions,
+  type ConnectionCounts,
+  type LinkRef,
+  type LongConnection,
+} from './traffic.js';
+
+export const DEFAULT_LAB_DIR = '.lab';
+export const DEFAULT_LAB_INVENTORY = 'inventories/lab.yml';
+
+export interface LabUpOptions {
+  gateways?: number;
+  links?: number;
+  weights?: readonly number[];
+  /** Default ./.lab (relative to the working directory). */
+  dir?: string;
+  /** Default inventories/lab.yml (relative to the working directory). */
+  inventoryPath?: string;
+  lanClients?: LanClientChoice;
+}
+
+/** `lbprov lab up`: builds the lab and writes its inventory. */
+export function labUp(options: LabUpOptions = {}): Promise<Lab> {
+  return createLab({
+    ...options,
+    dir: resolve(options.dir ?? DEFAULT_LAB_DIR),
+    inventoryPath: resolve(options.inventoryPath ?? DEFAULT_LAB_INVENTORY),
+  });
+}
+
+/** `lbprov lab down`: removes the lab described by stateFile; false when there was none. */
+export async function labDown(stateFile: string = resolve(DEFAULT_LAB_DIR, 'state.json')): Promise<boolean> {
+  if (!existsSync(stateFile)) return false;
+  await loadLab(stateFile).destroy();
+  return true;
+}

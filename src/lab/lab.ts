@@ -1,0 +1,280 @@
+/**
+ * The local lab: gateways in network namespaces, each running a real OpenSSH sshd reachable from
+ * the root namespace, behind two or more ISP routers, in front of an "internet" server.
+ * See layout.ts for names, addressing.ts for addresses, network.ts for the topology.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pLimit from 'p-limit';
+import { AGENT_FILES, AGENT_SOURCES } from './agents.js';
+import { LabLocks, releaseLocks } from './allocator.js';
+import { LabError } from './errors.js';
+import { inventoryHeader, renderLabInventory } from './inventory.js';
+import { defaultWeights, describeLab, PREFIX_PATTERN, type LanClientChoice } from './layout.js';
+import { buildNetwork } from './network.js';
+import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
+import { run, type RunOptions, type RunResult } from './run.js';
+import { prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
+import type { LabGateway, LabState } from './state.js';
+import { startTcpServer } from './traffic.js';
+
+export interface LabOptions {
+  /** Number of gateways, 1..128 (default 1). */
+  gateways?: number;
+  /** Links (ISPs) per gateway, >= 2 (default: weights.length, or 2). */
+  links?: number;
+  /** One positive integer per link (default 3,1 for two links; K..1 otherwise). */
+  weights?: readonly number[];
+  /** Unique per run: namespaces are `<prefix>-...`, root interfaces `<prefix>m<i>`. Default: random. */
+  prefix?: string;
+  /** Lab directory (created; must not exist or be empty). Default: a new temp dir. */
+  dir?: string;
+  /** Default: inventory.yml in the lab directory. */
+  inventoryPath?: string;
+  /** Default: every gateway for labs of up to 10 gateways, the first one only above. */
+  lanClients?: LanClientChoice;
+  /** The gateway masquerades on wan1 before lbprov, like a single-ISP router (default true). */
+  baselineNat?: boolean;
+  /** Allocator directory shared by all labs on the machine (default /run/lbprov-lab). */
+  lockRoot?: string;
+}
+
+export type GatewayRef = number | string;
+
+const KEYGEN_CONCURRENCY = 2;
+const ROOT_LINK_CLEANUP_MS = 5_000;
+const SSHD_START_CONCURRENCY = 8;
+/** Directories a gateway's private mounts hide, so the lab dir (which sshd reads) cannot live there. */
+const HIDDEN_IN_GATEWAYS = ['/etc', '/var/lib', '/var/log', '/run'];
+
+export class Lab {
+  constructor(readonly state: LabState) {}
+
+  get gateways(): readonly LabGateway[] {
+    return this.state.gateways;
+  }
+
+  get dir(): string {
+    return this.state.dir;
+  }
+
+  get stateFile(): string {
+    return this.state.stateFile;
+  }
+
+  get inventoryPath(): string {
+    return this.state.inventoryPath;
+  }
+
+  /** By index (from 0) or name (gw1). */
+  gateway(ref: GatewayRef): LabGateway {
+    const gateway = typeof ref === 'number' ? this.state.gateways[ref] : this.state.gateways.find((candidate) => candidate.name === ref);
+    if (gateway === undefined) throw new LabError(`lab ${this.state.prefix} has no gateway ${ref}`);
+    return gateway;
+  }
+
+  save(): void {
+    writeFileSync(this.state.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
+  }
+
+  /** Runs argv in one of the lab's network namespaces (host filesystem). */
+  exec(ns: string, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+    if (!this.state.namespaces.includes(ns)) throw new LabError(`${ns} is not a namespace of lab ${this.state.prefix}`);
+    return run(['ip', 'netns', 'exec', ns, ...argv], options);
+  }
+
+  /** Runs argv as a process started over SSH would: the gateway's network namespace and private files. */
+  execOnGateway(ref: GatewayRef, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
+    const gateway = this.gateway(ref);
+    const sshd = this.state.processes.find((started) => started.role === `sshd ${gateway.name}`);
+    const [pid] = sshd !== undefined ? stillOurs([sshd]) : [];
+    if (pid === undefined) throw new LabError(`${gateway.name}: its sshd is not running`);
+    return run(['nsenter', `--target=${pid}`, '--mount', '--net', '--', ...argv], options);
+  }
+
+  /**
+   * Removes everything the lab made: its processes (started by it, or running in its namespaces),
+   * root-namespace interfaces, namespaces, files and locks. Safe to repeat; keeps state.json when
+   * something could not be removed, so it can be retried.
+   */
+  async destroy(): Promise<void> {
+    const { state } = this;
+    await terminate([...stillOurs(state.processes), ...pidsInNamespaces(state.namespaces)]);
+    const existingLinks = (): string[] => state.rootLinks.filter((link) => existsSync(`/sys/class/net/${link}`));
+    const existingNamespaces = (): string[] => state.namespaces.filter((ns) => existsSync(`/run/netns/${ns}`));
+    const namespaces = existingNamespaces();
+    if (namespaces.length > 0) {
+      await run(['ip', '-force', '-batch', '-'], { input: namespaces.map((ns) => `netns del ${ns}\n`).join(''), allowFailure: true });
+    }
+    // The kernel removes a dead namespace's veths (and so their root ends) in batches, far faster
+    // than deleting each link (one RCU grace period each); only stragglers are deleted by name.
+    const deadline = Date.now() + ROOT_LINK_CLEANUP_MS;
+    while (existingLinks().length > 0 && Date.now() < deadline) await sleep(25);
+    const stragglers = existingLinks();
+    if (stragglers.length > 0) {
+      await run(['ip', '-force', '-batch', '-'], { input: stragglers.map((link) => `link del ${link}\n`).join(''), allowFailure: true });
+    }
+    const left = [...existingLinks(), ...existingNamespaces()];
+    if (left.length > 0) throw new LabError(`lab ${state.prefix}: could not remove ${left.join(', ')} (state kept in ${state.stateFile})`);
+    if (isOurInventory(state)) rmSync(state.inventoryPath, { force: true });
+    rmSync(state.dir, { recursive: true, force: true });
+    releaseLocks(state.locks, state.stateFile);
+  }
+}
+
+function isOurInventory(state: LabState): boolean {
+  try {
+    return readFileSync(state.inventoryPath, 'utf8').split('\n', 1)[0] === inventoryHeader(state);
+  } catch {
+    return false;
+  }
+}
+
+export function loadLab(stateFile: string): Lab {
+  let state: LabState;
+  try {
+    state = JSON.parse(readFileSync(stateFile, 'utf8')) as LabState;
+  } catch (error) {
+    throw new LabError(`cannot read lab state ${stateFile}: ${(error as Error).message}`);
+  }
+  if (state.version !== 1) throw new LabError(`${stateFile}: unknown lab state version ${String(state.version)}`);
+  return new Lab(state);
+}
+
+function checkLabDir(dir: string): void {
+  // The path goes into sshd_config, overlay mount options and a unix socket address.
+  if (/[\s"'%,:\\]/.test(dir)) throw new LabError(`lab directory ${dir} must not contain whitespace, quotes, % , : or \\`);
+  const hidden = HIDDEN_IN_GATEWAYS.find((top) => dir === top || dir.startsWith(`${top}/`));
+  if (hidden !== undefined) throw new LabError(`lab directory ${dir} must not be under ${hidden}: gateways mount their own ${hidden}`);
+  if (join(dir, 'server.sock').length > 100) throw new LabError(`lab directory ${dir} is too long for a unix socket path`);
+}
+
+function makeLabDir(requested: string | undefined): string {
+  if (requested === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'lbprov-lab-'));
+    checkLabDir(dir);
+    return dir;
+  }
+  const dir = resolve(requested);
+  checkLabDir(dir);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new LabError(`lab directory ${dir} is not empty${existsSync(join(dir, 'state.json')) ? ' (a lab is up there: take it down first)' : ''}`);
+  }
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function acquirePrefix(locks: LabLocks, requested: string | undefined, stateFile: string): { prefix: string; lock: string } {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const prefix = requested ?? `lb${randomBytes(4).readUInt32BE().toString(36).padStart(7, '0').slice(0, 5)}`;
+    if (!PREFIX_PATTERN.test(prefix)) throw new LabError(`lab prefix must match ${PREFIX_PATTERN}, got "${prefix}"`);
+    const lock = locks.acquirePrefix({ prefix, stateFile, createdAt: Date.now() });
+    if (lock !== undefined) return { prefix, lock };
+    if (requested !== undefined) throw new LabError(`lab prefix ${prefix} is in use by another lab`);
+  }
+  throw new LabError('no free lab prefix after 20 attempts');
+}
+
+async function sshKeygen(file: string, comment: string): Promise<void> {
+  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+}
+
+/** "type base64" of an OpenSSH public key file, without its comment. */
+function publicKey(file: string): string {
+  return readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+}
+
+/** A known_hosts line as OpenSSH writes it: `[host]:port` unless the port is 22. */
+export function knownHostsLine(host: string, port: number, key: string): string {
+  return `${port === 22 ? host : `[${host}]:${port}`} ${key}`;
+}
+
+export async function createLab(options: LabOptions = {}): Promise<Lab> {
+  const weights = options.weights ?? defaultWeights(options.links ?? 2);
+  if (options.links !== undefined && options.links !== weights.length) {
+    throw new LabError(`links is ${options.links} but ${weights.length} weights were given`);
+  }
+  const gatewayCount = options.gateways ?? 1;
+  const dir = makeLabDir(options.dir);
+  const stateFile = join(dir, 'state.json');
+  const locks = new LabLocks(options.lockRoot);
+  const held: string[] = [];
+  let lab: Lab;
+  try {
+    const { prefix, lock } = acquirePrefix(locks, options.prefix, stateFile);
+    held.push(lock);
+    const slots = locks.acquireSlots(gatewayCount, { prefix, stateFile, createdAt: Date.now() });
+    held.push(...slots.map((slot) => slot.path));
+    const state = describeLab({
+      prefix,
+      dir,
+      inventoryPath: resolve(options.inventoryPath ?? join(dir, 'inventory.yml')),
+      slots: slots.map((slot) => slot.slot),
+      weights,
+      lanClients: options.lanClients ?? (gatewayCount <= 10 ? 'all' : [0]),
+      baselineNat: options.baselineNat ?? true,
+    });
+    state.locks = held;
+    lab = new Lab(state);
+    lab.save();
+  } catch (error) {
+    releaseLocks(held, stateFile);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  try {
+    await populateLab(lab);
+    return lab;
+  } catch (error) {
+    await lab.destroy().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function populateLab(lab: Lab): Promise<void> {
+  const { state } = lab;
+  mkdirSync(join(state.dir, 'agents'));
+  for (const [key, file] of Object.entries(AGENT_FILES)) {
+    writeFileSync(join(state.dir, 'agents', file), AGENT_SOURCES[key as keyof typeof AGENT_FILES]);
+  }
+  for (const gateway of state.gateways) {
+    mkdirSync(gateway.dir);
+    prepareGatewayFilesystem(gateway);
+  }
+
+  const keygen = pLimit(KEYGEN_CONCURRENCY);
+  await Promise.all([
+    buildNetwork(state),
+    keygen(() => sshKeygen(state.ssh.identityFile, `lbprov-lab-${state.prefix}`)),
+    ...state.gateways.map((gateway) => keygen(() => sshKeygen(gateway.hostKeyFile, `lbprov-lab-${state.prefix}-${gateway.name}`))),
+  ]);
+
+  const authorizedKeys = join(state.dir, 'authorized_keys');
+  writeFileSync(authorizedKeys, `${publicKey(state.ssh.identityFile)}\n`);
+  writeFileSync(
+    state.ssh.knownHosts,
+    state.gateways.map((gateway) => `${knownHostsLine(gateway.mgmtAddress, state.ssh.port, publicKey(gateway.hostKeyFile))}\n`).join(''),
+  );
+  for (const gateway of state.gateways) writeFileSync(gateway.sshdConfig, renderSshdConfig(gateway, authorizedKeys, state.ssh.port));
+
+  const starter = pLimit(SSHD_START_CONCURRENCY);
+  // Record each process as soon as it runs, so a failure further on still stops it.
+  const record = (started: LabState['processes'][number]): void => {
+    state.processes.push(started);
+  };
+  try {
+    await Promise.all([
+      startTcpServer(state).then(record),
+      ...state.gateways.map((gateway) => starter(() => startSshd(gateway).then(record))),
+    ]);
+  } finally {
+    lab.save();
+  }
+
+  mkdirSync(dirname(state.inventoryPath), { recursive: true });
+  writeFileSync(state.inventoryPath, renderLabInventory(state));
+}

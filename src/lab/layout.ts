@@ -1,0 +1,127 @@
+/** Every name, address and path of a lab, decided before anything is created. */
+import { join } from 'node:path';
+import {
+  customerAddress,
+  LAN_CLIENT_ADDRESS,
+  LAN_GATEWAY_ADDRESS,
+  managementPair,
+  planAddresses,
+  SERVICE_ADDRESS,
+  upstream,
+} from './addressing.js';
+import { LabError } from './errors.js';
+import type { LabGateway, LabState } from './state.js';
+
+export const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,8}$/;
+const IFNAMSIZ = 15;
+
+/** Which gateways get a LAN client namespace: all, none, or these indexes (from 0). */
+export type LanClientChoice = 'all' | 'none' | readonly number[];
+
+export interface LayoutInput {
+  prefix: string;
+  dir: string;
+  inventoryPath: string;
+  /** Management slot of each gateway, in order. */
+  slots: readonly number[];
+  weights: readonly number[];
+  lanClients: LanClientChoice;
+  baselineNat: boolean;
+}
+
+export const SERVICE_PORT = 80;
+/** The classic echo port: long-lived connections. */
+export const ECHO_PORT = 7;
+
+/** 3:1 for the seed's two links; otherwise K, K-1, ..., 1. */
+export function defaultWeights(links: number): number[] {
+  return links === 2 ? [3, 1] : Array.from({ length: links }, (_, index) => links - index);
+}
+
+export function describeLab(input: LayoutInput): LabState {
+  const { prefix, dir, slots, weights } = input;
+  if (!PREFIX_PATTERN.test(prefix)) throw new LabError(`lab prefix must match ${PREFIX_PATTERN}, got "${prefix}"`);
+  if (weights.some((weight) => !Number.isInteger(weight) || weight < 1)) {
+    throw new LabError(`weights must be positive integers, got [${weights.join(', ')}]`);
+  }
+  const plan = planAddresses(slots.length, weights.length);
+  const hasClient = (index: number): boolean =>
+    input.lanClients === 'all' || (input.lanClients !== 'none' && input.lanClients.includes(index));
+  const ns = (suffix: string): string => `${prefix}-${suffix}`;
+
+  const isps = plan.customerBlocks.map((block, index) => ({
+    name: `isp${index + 1}`,
+    ns: ns(`isp${index + 1}`),
+    upstreamInterface: 'up0',
+    customerBlock: block.cidr,
+  }));
+
+  const gateways: LabGateway[] = slots.map((slot, index) => {
+    const name = `gw${index + 1}`;
+    const pair = managementPair(slot);
+    const gatewayDir = join(dir, name);
+    const rootLink = `${prefix}m${index + 1}`;
+    if (rootLink.length > IFNAMSIZ) throw new LabError(`interface name ${rootLink} is longer than ${IFNAMSIZ} characters`);
+    return {
+      name,
+      ns: ns(name),
+      mgmtAddress: pair.gateway,
+      rootAddress: pair.root,
+      rootLink,
+      lanInterface: 'lan0',
+      lanAddress: LAN_GATEWAY_ADDRESS,
+      ...(hasClient(index) ? { lanClientNs: ns(`${name}-lan`) } : {}),
+      lanClientAddress: LAN_CLIENT_ADDRESS,
+      dir: gatewayDir,
+      hostKeyFile: join(gatewayDir, 'ssh_host_ed25519_key'),
+      sshdConfig: join(gatewayDir, 'sshd_config'),
+      sshdPidFile: join(gatewayDir, 'sshd.pid'),
+      links: plan.customerBlocks.map((block, linkIndex) => {
+        const isp = isps[linkIndex] as (typeof isps)[number];
+        return {
+          name: isp.name,
+          interface: `wan${linkIndex + 1}`,
+          weight: weights[linkIndex] as number,
+          ispNs: isp.ns,
+          ispInterface: name,
+          nextHop: block.nextHop,
+          gatewayAddress: customerAddress(block, index + 1),
+          prefixLength: block.prefixLength,
+          probe: upstream(linkIndex + 1).server,
+        };
+      }),
+    };
+  });
+
+  const parkingNs = gateways.some((gateway) => gateway.lanClientNs === undefined) ? ns('park') : undefined;
+  const server = ns('srv');
+  return {
+    version: 1,
+    prefix,
+    dir,
+    stateFile: join(dir, 'state.json'),
+    inventoryPath: input.inventoryPath,
+    createdAt: new Date().toISOString(),
+    namespaces: [
+      server,
+      ...isps.map((isp) => isp.ns),
+      ...(parkingNs !== undefined ? [parkingNs] : []),
+      ...gateways.flatMap((gateway) => [gateway.ns, ...(gateway.lanClientNs !== undefined ? [gateway.lanClientNs] : [])]),
+    ],
+    rootLinks: gateways.map((gateway) => gateway.rootLink),
+    locks: [],
+    processes: [],
+    ssh: { user: 'root', port: 22, identityFile: join(dir, 'id_ed25519'), knownHosts: join(dir, 'known_hosts') },
+    server: {
+      ns: server,
+      address: SERVICE_ADDRESS,
+      port: SERVICE_PORT,
+      echoPort: ECHO_PORT,
+      controlSocket: join(dir, 'server.sock'),
+    },
+    isps,
+    ...(parkingNs !== undefined ? { parkingNs } : {}),
+    baselineNat: input.baselineNat,
+    gateways,
+  };
+}

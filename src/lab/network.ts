@@ -1,0 +1,160 @@
+/**
+ * Building the lab's namespaces and links: one `ip -batch` in the root namespace creates every
+ * namespace and veth (each veth is created with its ends directly in their namespaces), then one
+ * short process per namespace sets its sysctls, addresses and routes.
+ *
+ * Per gateway: mgmt0 <-> <prefix>m<i> (root), lan0 <-> eth0 (its LAN client, or a parking
+ * namespace), wan<k> <-> gw<i> in ISP k. Each ISP router has one upstream to the server. ISPs filter
+ * customer sources strictly (rp_filter=1), so a connection leaving by the wrong link with another
+ * link's (or the LAN's) address fails, as it would at a real ISP.
+ */
+import pLimit from 'p-limit';
+import { LAN_PREFIX_LENGTH, upstream, upstreamBlock } from './addressing.js';
+import { run } from './run.js';
+import type { LabGateway, LabState } from './state.js';
+
+const MGMT_INTERFACE = 'mgmt0';
+const LAN_CLIENT_INTERFACE = 'eth0';
+const SETUP_CONCURRENCY = 3;
+
+/** $1 ip_forward, $2 rp_filter for all interfaces, $3 interface to masquerade on; empty = leave as is. */
+const SETUP_SCRIPT = `set -e
+if [ -n "$1" ]; then echo "$1" > /proc/sys/net/ipv4/ip_forward; fi
+if [ -n "$2" ]; then echo "$2" > /proc/sys/net/ipv4/conf/all/rp_filter; fi
+ip -batch -
+if [ -n "$3" ]; then iptables -w -t nat -A POSTROUTING -o "$3" -j MASQUERADE; fi
+`;
+
+interface NamespaceSetup {
+  ns: string;
+  ipForward: '' | '0' | '1';
+  rpFilter: '' | '1';
+  masqueradeInterface: string;
+  batch: string[];
+}
+
+function lanPeer(state: LabState, gateway: LabGateway): { ns: string; name: string } {
+  return gateway.lanClientNs !== undefined
+    ? { ns: gateway.lanClientNs, name: LAN_CLIENT_INTERFACE }
+    : { ns: state.parkingNs as string, name: gateway.name };
+}
+
+export function rootBatch(state: LabState): string[] {
+  const lines = state.namespaces.map((ns) => `netns add ${ns}`);
+  for (const isp of state.isps) {
+    lines.push(`link add ${isp.upstreamInterface} netns ${isp.ns} type veth peer name ${isp.name} netns ${state.server.ns}`);
+  }
+  for (const gateway of state.gateways) {
+    lines.push(
+      `link add ${gateway.rootLink} type veth peer name ${MGMT_INTERFACE} netns ${gateway.ns}`,
+      `addr add ${gateway.rootAddress}/31 dev ${gateway.rootLink}`,
+      `link set ${gateway.rootLink} up`,
+    );
+    for (const link of gateway.links) {
+      lines.push(`link add ${link.interface} netns ${gateway.ns} type veth peer name ${link.ispInterface} netns ${link.ispNs}`);
+    }
+    const peer = lanPeer(state, gateway);
+    lines.push(`link add ${gateway.lanInterface} netns ${gateway.ns} type veth peer name ${peer.name} netns ${peer.ns}`);
+  }
+  return lines;
+}
+
+export function namespaceSetups(state: LabState): NamespaceSetup[] {
+  const setups: NamespaceSetup[] = [];
+  const gatewayLinks = state.gateways.flatMap((gateway) => gateway.links.map((link) => ({ gateway, link })));
+
+  state.isps.forEach((isp, index) => {
+    const ends = upstream(index + 1);
+    const batch = [
+      'link set lo up',
+      `link set ${isp.upstreamInterface} up`,
+      `addr add ${ends.isp}/31 dev ${isp.upstreamInterface}`,
+      `route add default via ${ends.server} dev ${isp.upstreamInterface}`,
+      // Other ISPs' upstreams (probe targets) are reachable only through their own ISP.
+      `route add unreachable ${upstreamBlock}`,
+    ];
+    for (const { link } of gatewayLinks.filter(({ link }) => link.ispNs === isp.ns)) {
+      batch.push(
+        `link set ${link.ispInterface} up`,
+        // Same router address towards every customer; each customer reached by a host route.
+        `addr add ${link.nextHop}/${link.prefixLength} dev ${link.ispInterface} noprefixroute`,
+        `route add ${link.gatewayAddress}/32 dev ${link.ispInterface}`,
+      );
+    }
+    setups.push({ ns: isp.ns, ipForward: '1', rpFilter: '1', masqueradeInterface: '', batch });
+  });
+
+  const serverBatch = ['link set lo up', `addr add ${state.server.address}/32 dev lo`];
+  state.isps.forEach((isp, index) => {
+    const ends = upstream(index + 1);
+    serverBatch.push(
+      `link set ${isp.name} up`,
+      `addr add ${ends.server}/31 dev ${isp.name}`,
+      `route add ${isp.customerBlock} via ${ends.isp} dev ${isp.name}`,
+    );
+  });
+  setups.push({ ns: state.server.ns, ipForward: '0', rpFilter: '', masqueradeInterface: '', batch: serverBatch });
+
+  for (const gateway of state.gateways) {
+    const batch = [
+      'link set lo up',
+      `link set ${MGMT_INTERFACE} up`,
+      `addr add ${gateway.mgmtAddress}/31 dev ${MGMT_INTERFACE}`,
+      `link set ${gateway.lanInterface} up`,
+      `addr add ${gateway.lanAddress}/${LAN_PREFIX_LENGTH} dev ${gateway.lanInterface}`,
+    ];
+    for (const link of gateway.links) {
+      batch.push(`link set ${link.interface} up`, `addr add ${link.gatewayAddress}/${link.prefixLength} dev ${link.interface}`);
+    }
+    const first = gateway.links[0];
+    if (first !== undefined) batch.push(`route add default via ${first.nextHop} dev ${first.interface}`);
+    setups.push({
+      ns: gateway.ns,
+      ipForward: '1',
+      rpFilter: '',
+      masqueradeInterface: state.baselineNat && first !== undefined ? first.interface : '',
+      batch,
+    });
+    if (gateway.lanClientNs !== undefined) {
+      setups.push({
+        ns: gateway.lanClientNs,
+        ipForward: '0',
+        rpFilter: '',
+        masqueradeInterface: '',
+        batch: [
+          'link set lo up',
+          `link set ${LAN_CLIENT_INTERFACE} up`,
+          `addr add ${gateway.lanClientAddress}/${LAN_PREFIX_LENGTH} dev ${LAN_CLIENT_INTERFACE}`,
+          `route add default via ${gateway.lanAddress}`,
+        ],
+      });
+    }
+  }
+
+  if (state.parkingNs !== undefined) {
+    const parked = state.gateways.filter((gateway) => gateway.lanClientNs === undefined);
+    setups.push({
+      ns: state.parkingNs,
+      ipForward: '',
+      rpFilter: '',
+      masqueradeInterface: '',
+      batch: parked.map((gateway) => `link set ${gateway.name} up`),
+    });
+  }
+  return setups;
+}
+
+export async function buildNetwork(state: LabState): Promise<void> {
+  await run(['ip', '-batch', '-'], { input: rootBatch(state).join('\n') + '\n' });
+  const limit = pLimit(SETUP_CONCURRENCY);
+  await Promise.all(
+    namespaceSetups(state).map((setup) =>
+      limit(() =>
+        run(
+          ['nsenter', `--net=/run/netns/${setup.ns}`, 'sh', '-c', SETUP_SCRIPT, 'sh', setup.ipForward, setup.rpFilter, setup.masqueradeInterface],
+          { input: setup.batch.join('\n') + '\n' },
+        ),
+      ),
+    ),
+  );
+}

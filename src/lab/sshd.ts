@@ -1,0 +1,109 @@
+/** Each lab gateway's OpenSSH sshd: its config, its private filesystem view, starting it. */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LabError } from './errors.js';
+import { processStartTime } from './processes.js';
+import type { LabGateway, StartedProcess } from './state.js';
+
+export const SSHD = '/usr/sbin/sshd';
+
+export function renderSshdConfig(gateway: LabGateway, authorizedKeysFile: string, port: number): string {
+  return [
+    `# lbprov lab gateway ${gateway.name} (${gateway.ns})`,
+    `ListenAddress ${gateway.mgmtAddress}`,
+    `Port ${port}`,
+    `HostKey ${gateway.hostKeyFile}`,
+    `PidFile ${gateway.sshdPidFile}`,
+    `AuthorizedKeysFile ${authorizedKeysFile}`,
+    'UsePAM no',
+    'StrictModes no',
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    // A fleet run opens one connection per gateway at once, plus retries.
+    'MaxStartups 100:30:200',
+    'MaxSessions 20',
+    'PrintMotd no',
+    'PrintLastLog no',
+    'Subsystem sftp internal-sftp',
+    '',
+  ].join('\n');
+}
+
+/** Directories lbprov writes that each gateway sees privately: overlays keep the host's content visible. */
+const OVERLAID = ['/etc', '/var/lib', '/var/log'] as const;
+
+/**
+ * Runs inside the gateway's network namespace and a new mount namespace whose mounts stay private
+ * (nothing leaks to the host or other gateways). Arguments: the gateway's lab dir, then pairs of
+ * (directory, overlay layer dir). Processes later started over SSH (lbprov's monitor) inherit this
+ * view. A fresh /run also gives each gateway its own xtables lock; an empty ~/.bashrc saves the
+ * pyenv init that root's bashrc runs for every SSH command.
+ */
+const LAUNCH_SCRIPT = `set -e
+gw=$1
+shift
+while [ $# -gt 0 ]; do
+  mount -t overlay lbprov-lab -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/work" "$1"
+  shift 2
+done
+mount -t tmpfs -o mode=0755 lbprov-lab /run
+mkdir -m 0755 /run/sshd
+if [ -e /root/.bashrc ]; then mount --bind "$gw/empty-bashrc" /root/.bashrc; fi
+exec ${SSHD} -D -e -f "$gw/sshd_config"
+`;
+
+function overlayLayer(gateway: LabGateway, target: string): string {
+  return join(gateway.dir, `fs${target.replaceAll('/', '_')}`);
+}
+
+export function prepareGatewayFilesystem(gateway: LabGateway): void {
+  for (const target of OVERLAID) {
+    const layer = overlayLayer(gateway, target);
+    mkdirSync(join(layer, 'upper'), { recursive: true });
+    mkdirSync(join(layer, 'work'), { recursive: true });
+  }
+  writeFileSync(join(gateway.dir, 'empty-bashrc'), '');
+}
+
+/** Where a file the gateway wrote under `path` (in /etc, /var/lib or /var/log) lands in the lab dir. */
+export function gatewayFileOnHost(gateway: LabGateway, path: string): string {
+  const target = OVERLAID.find((dir) => path === dir || path.startsWith(`${dir}/`));
+  if (target === undefined) throw new LabError(`${path} is not under ${OVERLAID.join(', ')}`);
+  return join(overlayLayer(gateway, target), 'upper', path.slice(target.length));
+}
+
+/** Starts sshd and resolves once it listens (it writes its PidFile after binding). */
+export async function startSshd(gateway: LabGateway, timeoutMs = 15_000): Promise<StartedProcess> {
+  const logFile = join(gateway.dir, 'sshd.log');
+  const log = openSync(logFile, 'a');
+  let exited: number | null | undefined;
+  let child;
+  try {
+    child = spawn(
+      'ip',
+      ['netns', 'exec', gateway.ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', LAUNCH_SCRIPT, 'sh', gateway.dir,
+        ...OVERLAID.flatMap((target) => [target, overlayLayer(gateway, target)])],
+      { detached: true, stdio: ['ignore', log, log] },
+    );
+  } finally {
+    closeSync(log);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new LabError(`${gateway.name}: cannot start sshd`);
+  child.on('exit', (code) => {
+    exited = code;
+  });
+  child.unref();
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(gateway.sshdPidFile)) {
+    if (exited !== undefined || Date.now() > deadline) {
+      const why = exited !== undefined ? `exited with ${exited}` : `not listening after ${timeoutMs} ms`;
+      throw new LabError(`${gateway.name}: sshd ${why}: ${readFileSync(logFile, 'utf8').trim()}`);
+    }
+    await sleep(20);
+  }
+  return { pid, startTime: processStartTime(pid) ?? '', role: `sshd ${gateway.name}` };
+}
