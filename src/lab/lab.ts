@@ -22,7 +22,7 @@ import type { LabGateway, LabState } from './state.js';
 import { startTcpServer } from './traffic.js';
 
 export interface LabOptions {
-  /** Number of gateways, 1..128 (default 1). */
+  /** Number of gateways, 1..125 (default 1); every lab on the machine shares 128 management /31s. */
   gateways?: number;
   /** Links (ISPs) per gateway, >= 2 (default: weights.length, or 2). */
   links?: number;

@@ -1,0 +1,35 @@
+/** `lbprov status` as text: one block per gateway, one line per link. */
+import type { Colours } from '../report/plan-text.js';
+import type { GatewayStatus } from './monitor-status.js';
+
+function ago(seconds: number): string {
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m ago`;
+  return `${Math.floor(seconds / 3600)}h ago`;
+}
+
+export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.floor(Date.now() / 1000)): string {
+  const lines: string[] = [];
+  const monitor = !s.deployed
+    ? c.yellow('no monitor deployed')
+    : s.running
+      ? c.green(`monitor running (pid ${s.pid}${s.workerPid !== null ? `, worker ${s.workerPid}` : ''})`)
+      : c.red('monitor NOT running');
+  const details = [
+    s.mechanism ?? 'mechanism unknown',
+    s.allDown ? c.red('all links down: balancing left as it was') : `balancing over ${s.balanced.join(', ') || '-'}`,
+    ...(s.age !== null ? [`state written ${ago(s.age)}`] : []),
+    ...(s.revision ? [`revision ${s.revision}`] : []),
+  ];
+  lines.push(`${c.bold(s.gateway)}: ${monitor}, ${details.join(', ')}`);
+  const width = Math.max(...s.links.map((l) => l.name.length));
+  for (const l of s.links) {
+    const state = l.state === 'up' ? c.green('up  ') : l.state === 'down' ? c.red('down') : c.dim('?   ');
+    const since = l.since !== null ? `since ${new Date(l.since * 1000).toISOString().replace('.000Z', 'Z')} (${ago(Math.max(0, nowS - l.since))})` : 'since -';
+    const connections = l.connections === null ? 'connections unknown' : `${l.connections} connection${l.connections === 1 ? '' : 's'}`;
+    lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}`);
+  }
+  for (const e of s.errors) lines.push(c.red(`  error: ${e}`));
+  for (const w of s.warnings) lines.push(c.yellow(`  warning: ${w}`));
+  return lines.join('\n');
+}

@@ -1,0 +1,162 @@
+/**
+ * `lbprov status`: the link monitor's view of one gateway, read in one round trip
+ * by a small POSIX script and parsed by pure functions.
+ */
+import { randomBytes } from 'node:crypto';
+import type { GatewaySpec } from '../model/inventory.js';
+import { hex, linkMark } from '../render/view-model.js';
+import { MONITOR_RUN_DIR } from '../facts/gather.js';
+import { serviceScriptPath } from '../apply/steps.js';
+import { shellQuote } from '../ssh/quote.js';
+
+export interface LinkStatus {
+  name: string;
+  /** As the monitor sees it; null when the state file does not mention the link. */
+  state: 'up' | 'down' | null;
+  /** Unix time of the last change the monitor saw (or of its start). */
+  since: number | null;
+  /** The last probe round, e.g. "2/2 ok 3ms" or "0/1 fail". */
+  last: string | null;
+  mark: string;
+  /** Tracked connections carrying the link's mark; null when neither conntrack nor /proc/net/nf_conntrack is there. */
+  connections: number | null;
+}
+
+export interface GatewayStatus {
+  gateway: string;
+  /** lbprov placed the monitor on this gateway (its script exists). */
+  deployed: boolean;
+  running: boolean;
+  /** The supervisor's pid (or the systemd unit's main process). */
+  pid: number | null;
+  workerPid: number | null;
+  revision: string | null;
+  mechanism: string | null;
+  allDown: boolean;
+  /** Links the balancing chain currently spreads new connections over. */
+  balanced: string[];
+  updated: number | null;
+  /** Seconds since the monitor last wrote its state, on the gateway's clock. */
+  age: number | null;
+  links: LinkStatus[];
+  /** Problems worth an exit code 1: a deployed monitor that is not running. */
+  errors: string[];
+  /** Oddities that are not errors (no monitor deployed, a state file that stopped moving). */
+  warnings: string[];
+}
+
+export interface StatusScript {
+  marker: string;
+  script: string;
+}
+
+const SECTIONS = ['state', 'service', 'conntrack'] as const;
+
+/** Counts with conntrack when it is installed, else from /proc/net/nf_conntrack (mark under the mask, in awk arithmetic). */
+function connectionCountScript(gw: GatewaySpec): string {
+  const mask = gw.markMask >>> 0;
+  const low = mask & -mask;
+  const width = Math.log2(mask / low + 1);
+  return gw.links
+    .map((l, i) => {
+      const mark = linkMark(gw.markMask, i);
+      const value = mark / low;
+      const filter = `${hex(mark)}/${hex(gw.markMask)}`;
+      return [
+        `if command -v conntrack >/dev/null 2>&1; then n=$(conntrack -L -m ${filter} 2>/dev/null | wc -l)`,
+        `elif [ -r /proc/net/nf_conntrack ]; then n=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^mark=/) { m = substr($i, 6) + 0; if (int(m / ${low}) % ${2 ** width} == ${value}) c++ } } END { print c + 0 }' /proc/net/nf_conntrack)`,
+        'else n=; fi',
+        `echo ${shellQuote(l.name)}="$n"`,
+      ].join('\n');
+    })
+    .join('\n');
+}
+
+export function buildStatusScript(gw: GatewaySpec, marker = randomBytes(8).toString('hex')): StatusScript {
+  const run = MONITOR_RUN_DIR;
+  const lines = [
+    'LC_ALL=C; export LC_ALL',
+    'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    // A zombie still answers kill -0: alive means a process that is not one.
+    'alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q "^State:[[:space:]]*Z" "/proc/$1/status" 2>/dev/null; }',
+    `echo "@@${marker} state"`,
+    `cat ${run}/state 2>/dev/null`,
+    `echo "@@${marker} service"`,
+    `p=$(cat ${run}/monitor.pid 2>/dev/null); w=$(cat ${run}/monitor.worker.pid 2>/dev/null)`,
+    'echo "pid=$p"; if alive "$p"; then echo running=1; else echo running=0; fi',
+    'echo "worker_pid=$w"; if alive "$w"; then echo worker_running=1; else echo worker_running=0; fi',
+    `echo "revision=$(cat ${run}/monitor.revision 2>/dev/null)"`,
+    `if [ -f ${shellQuote(serviceScriptPath('monitor'))} ]; then echo deployed=1; else echo deployed=0; fi`,
+    'echo "now=$(date +%s)"',
+    `echo "@@${marker} conntrack"`,
+    connectionCountScript(gw),
+    `echo "@@${marker} end"`,
+  ];
+  return { marker, script: lines.join('\n') + '\n' };
+}
+
+function keyValues(body: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of body.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+const integer = (text: string | undefined): number | null => (text !== undefined && /^\d{1,12}$/.test(text) ? Number(text) : null);
+
+/** Throws when the output is cut short: a partial status must not read as "monitor not running". */
+export function parseStatusOutput(gw: GatewaySpec, output: string, marker: string): GatewayStatus {
+  const bodies = new Map<string, string>();
+  const parts = output.split(new RegExp(`^@@${marker} (\\S+)$`, 'm'));
+  for (let i = 1; i + 1 < parts.length; i += 2) bodies.set(parts[i]!, parts[i + 1]!);
+  if (!bodies.has('end') || SECTIONS.some((s) => !bodies.has(s))) throw new Error('status output is truncated or garbled');
+  const state = keyValues(bodies.get('state')!);
+  const service = keyValues(bodies.get('service')!);
+  const counts = keyValues(bodies.get('conntrack')!);
+
+  const deployed = service.get('deployed') === '1';
+  const running = service.get('running') === '1';
+  const updated = integer(state.get('updated'));
+  const now = integer(service.get('now'));
+  const age = updated !== null && now !== null ? Math.max(0, now - updated) : null;
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const pid = integer(service.get('pid'));
+  if (deployed && !running) {
+    errors.push(pid === null ? 'the monitor is deployed but not running (no pidfile)' : `the monitor is deployed but not running (pid ${pid} is gone)`);
+  }
+  if (!deployed) warnings.push('no monitor deployed (run lbprov up)');
+  // Rounds come every interval; three missed ones mean a stuck worker.
+  const staleAfter = 3 * Math.max(...gw.links.map((l) => l.monitor.intervalS)) + 5;
+  if (running && age !== null && age > staleAfter) warnings.push(`the monitor's state is ${age}s old (expected a round every ${staleAfter - 5}s at most)`);
+
+  const links = gw.links.map((l, i): LinkStatus => {
+    const health = state.get(`link.${l.name}`);
+    return {
+      name: l.name,
+      state: health === 'up' || health === 'down' ? health : null,
+      since: integer(state.get(`link.${l.name}.since`)),
+      last: state.get(`link.${l.name}.last`) || null,
+      mark: hex(linkMark(gw.markMask, i)),
+      connections: integer(counts.get(l.name)),
+    };
+  });
+  return {
+    gateway: gw.name,
+    deployed,
+    running,
+    pid,
+    workerPid: service.get('worker_running') === '1' ? integer(service.get('worker_pid')) : null,
+    revision: service.get('revision') || null,
+    mechanism: state.get('mechanism') || null,
+    allDown: state.get('all_down') === '1',
+    balanced: (state.get('balanced') ?? '').split(',').filter(Boolean),
+    updated,
+    age,
+    links,
+    errors,
+    warnings,
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Issue 2 end to end: plan and up over real SSH against a namespace gateway
+ * with real iptables, then real TCP connections counted at the server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countConnections } from '../../src/lab/index.js';
+import { foreignLines, skipLab, startLab, type LabRun } from './harness.js';
+
+const FOREIGN_MANGLE = [
+  '*mangle',
+  ':FOREIGN_SEEN - [0:0]',
+  '-A PREROUTING -i lan0 -j MARK --set-xmark 0x100/0x100',
+  '-A POSTROUTING -m mark --mark 0x100/0x100 -j FOREIGN_SEEN',
+  'COMMIT',
+].join('\n');
+const FOREIGN_NAT = [
+  '*nat',
+  ':DOCKER - [0:0]',
+  '-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER',
+  '-A POSTROUTING -s 192.0.2.128/25 ! -o docker0 -j MASQUERADE',
+  '-A DOCKER -i docker0 -j RETURN',
+  'COMMIT',
+].join('\n');
+
+describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
+  let t: LabRun;
+  let before: { mangle: string; nat: string; rules: string; main: string };
+  const save = async (table: string) => (await t.gw(['iptables-save', '-t', table])).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const state = async () => ({
+    mangle: await save('mangle'),
+    nat: await save('nat'),
+    rules: await t.gw(['ip', 'rule', 'show']),
+    main: await t.gw(['ip', 'route', 'show', 'table', 'main']),
+  });
+
+  beforeAll(async () => {
+    t = await startLab({ gateways: 1, weights: [3, 1] });
+    await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_MANGLE + '\n' });
+    await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_NAT + '\n' });
+    await t.lab.execOnGateway(0, ['ip', 'rule', 'add', 'priority', '5000', 'fwmark', '0x100/0x100', 'lookup', 'main']);
+    before = await state();
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('plan lists every resource, exits 2 and touches nothing', async () => {
+    const { result, commands } = await t.traced(['plan', '-i', t.lab.inventoryPath]);
+    expect(result.code, result.stderr).toBe(2);
+    for (const id of ['chain:mangle:LBPROV_PRE', 'chain:mangle:LBPROV_BALANCE', 'chain:nat:LBPROV_NAT', 'jump:mangle:PREROUTING:LBPROV_PRE', 'route-table:101', 'route-table:102', 'ip-rule:100', 'ip-rule:111', 'sysctl:net.ipv4.conf.wan1.rp_filter']) {
+      expect(result.stdout).toContain(id);
+    }
+    expect(result.stdout).toMatch(/gw1: \d+ to add, \d+ to change, 0 to remove/);
+    expect(commands).toHaveLength(1);
+    expect(commands[0]!.mutating).toBe(false);
+    expect(await state()).toEqual(before);
+  });
+
+  it('plan --json is the same plan as data', async () => {
+    const result = await t.cli(['plan', '-i', t.lab.inventoryPath, '--json']);
+    expect(result.code).toBe(2);
+    const plan = JSON.parse(result.stdout);
+    expect(plan.hosts[0].gateway).toBe('gw1');
+    expect(plan.hosts[0].changes.map((c: { id: string }) => c.id)).toContain('chain:mangle:LBPROV_BALANCE');
+  });
+
+  it('up without a terminal and without --yes refuses and changes nothing', async () => {
+    const result = await t.cli(['up', '-i', t.lab.inventoryPath]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/--yes/);
+    expect(await state()).toEqual(before);
+  });
+
+  it('up converges in one more round trip and 400 connections split 300/100', async () => {
+    const { result, commands } = await t.traced(['up', '-i', t.lab.inventoryPath, '--yes']);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(commands.filter((c) => c.mutating)).toHaveLength(1);
+    const counts = await countConnections(t.lab, 0, 400);
+    expect(counts.errors).toEqual({});
+    expect(counts.byLink).toEqual({ isp1: 300, isp2: 100 });
+  });
+
+  it('the next plan exits 0 and a second up sends no mutating command', async () => {
+    const plan = await t.cli(['plan', '-i', t.lab.inventoryPath]);
+    expect(plan.code, plan.stdout).toBe(0);
+    const { result, commands } = await t.traced(['up', '-i', t.lab.inventoryPath, '--yes']);
+    expect(result.code).toBe(0);
+    expect(commands).toHaveLength(1);
+    expect(commands.every((c) => !c.mutating)).toBe(true);
+  });
+
+  it('leaves foreign rules, chains and routes byte-for-byte as they were, and they still work', async () => {
+    const after = await state();
+    expect(foreignLines(after.mangle)).toEqual(foreignLines(before.mangle));
+    expect(foreignLines(after.nat)).toEqual(foreignLines(before.nat));
+    expect(after.rules.split('\n').filter((l) => /^5000:/.test(l))).toEqual(before.rules.split('\n').filter((l) => /^5000:/.test(l)));
+    expect(after.main).toEqual(before.main);
+    // The foreign 0x100 mark outside lbprov's mask survives lbprov's restore/save of its own bits.
+    const seen = async () => Number(/^\s*(\d+)/m.exec((await t.gw(['iptables', '-t', 'mangle', '-L', 'POSTROUTING', '-v', '-x', '-n'])).split('\n').find((l) => l.includes('FOREIGN_SEEN')) ?? '')?.[1] ?? NaN);
+    const n0 = await seen();
+    const counts = await countConnections(t.lab, 0, 40);
+    expect(counts.byLink).toEqual({ isp1: 30, isp2: 10 });
+    expect(await seen()).toBeGreaterThan(n0);
+  });
+
+  it('finds a hand-deleted rule as exactly that change and repairs exactly that', async () => {
+    await t.gw(['iptables', '-t', 'mangle', '-D', 'LBPROV_PRE', '-i', 'wan2', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'MARK', '--set-xmark', '0x20000000/0xf0000000']);
+    await t.gw(['ip', 'rule', 'del', 'priority', '112']);
+    const plan = await t.cli(['plan', '-i', t.lab.inventoryPath, '--json']);
+    expect(plan.code).toBe(2);
+    const changes = JSON.parse(plan.stdout).hosts[0].changes.map((c: { action: string; id: string }) => `${c.action} ${c.id}`);
+    expect(changes.sort()).toEqual(['create ip-rule:112', 'update chain:mangle:LBPROV_PRE']);
+    const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
+    expect(await t.gw(['ip', 'rule', 'show', 'priority', '112'])).toContain('from 203.0.113.10');
+  });
+});
+
+describe.skipIf(skipLab)('core: three links weighted 5:2:1', () => {
+  let t: LabRun;
+  beforeAll(async () => {
+    t = await startLab({ gateways: 1, weights: [5, 2, 1] });
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('splits 800 new connections exactly 500/200/100', async () => {
+    const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    const counts = await countConnections(t.lab, 0, 800);
+    expect(counts.byLink).toEqual({ isp1: 500, isp2: 200, isp3: 100 });
+    expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
+  });
+});
