@@ -13,7 +13,16 @@ export interface ApplyScript {
   script: string;
 }
 
-export function buildApplyScript(steps: readonly ApplyStep[], verifyScript: string, marker = randomBytes(8).toString('hex')): ApplyScript {
+export interface ApplyScriptParts {
+  /** Printed facts after the steps, so the result is verified without another round trip. */
+  verifyScript: string;
+  /** Shell run when every step succeeded (arm the confirm timer, write the audit record...). */
+  onSuccess?: string;
+  /** Shell run after a rollback. */
+  onFailure?: string;
+}
+
+export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScriptParts, marker = randomBytes(8).toString('hex')): ApplyScript {
   const lines = [
     'LC_ALL=C; export LC_ALL',
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
@@ -31,8 +40,20 @@ export function buildApplyScript(steps: readonly ApplyStep[], verifyScript: stri
   steps.forEach((s, i) => {
     if (s.recover) lines.push(`  case "$started" in *" ${i + 1} "*) (eval ${shellQuote(s.recover)}) </dev/null >/dev/null 2>&1 || printf "@@%s undofailed %s\\n" "$m" ${i + 1};; esac`);
   });
-  lines.push('fi', 'printf "@@%s result %s\\n" "$m" "$ok"', 'rm -f "$e"', verifyScript);
+  if (parts.onFailure) lines.push(parts.onFailure);
+  lines.push('fi');
+  if (parts.onSuccess) lines.push('if [ $ok = 1 ]; then', parts.onSuccess, 'fi');
+  lines.push('printf "@@%s result %s\\n" "$m" "$ok"', 'rm -f "$e"', parts.verifyScript);
   return { marker, script: lines.join('\n') + '\n' };
+}
+
+/** Every step's undo, newest first, then the recoveries: what the confirm timer runs to revert. */
+export function buildUndoScript(steps: readonly ApplyStep[]): string {
+  const lines = ['LC_ALL=C; export LC_ALL', 'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH', 'rc=0'];
+  for (let i = steps.length - 1; i >= 0; i--) lines.push(`(eval ${shellQuote(steps[i]!.undo)}) </dev/null || rc=1`);
+  for (const s of steps) if (s.recover) lines.push(`(eval ${shellQuote(s.recover)}) </dev/null || rc=1`);
+  lines.push('exit $rc');
+  return lines.join('\n') + '\n';
 }
 
 export interface ApplyOutcome {

@@ -5,6 +5,7 @@ import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
 import { loadTemplateSet } from '../render/templates.js';
 import { traceFromEnv } from '../ssh/trace.js';
 import type { RunContext } from '../runner/gateway.js';
+import { newRunIdentity } from '../apply/transaction.js';
 
 export interface CommonOptions {
   inventory: string;
@@ -12,6 +13,7 @@ export interface CommonOptions {
   limit?: string;
   forks: string;
   acceptNew?: boolean;
+  lockTimeout?: string;
 }
 
 export interface Loaded {
@@ -27,5 +29,18 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
   const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
   const templates = loadTemplateSet(playbook.templatesDir);
   const forks = Number(opts.forks);
-  return { inventory, gateways, forks: Number.isInteger(forks) && forks > 0 ? forks : 20, ctx: { playbook, templates, trace: traceFromEnv(), acceptNew: opts.acceptNew } };
+  const lockWaitS = Number(opts.lockTimeout ?? 30);
+  return {
+    inventory,
+    gateways,
+    forks: Number.isInteger(forks) && forks > 0 ? forks : 20,
+    ctx: {
+      playbook,
+      templates,
+      trace: traceFromEnv(),
+      acceptNew: opts.acceptNew,
+      id: newRunIdentity(),
+      lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
+    },
+  };
 }

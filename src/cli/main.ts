@@ -6,6 +6,7 @@ import type { UpOptions } from './up.js';
 import type { LabDownOptions, LabUpOptions } from './lab.js';
 import { planCommand } from './plan.js';
 import { upCommand } from './up.js';
+import { statusCommand, type StatusOptions } from './status.js';
 import { labDownCommand, labUpCommand } from './lab.js';
 import { reportFatal } from './output.js';
 
@@ -33,8 +34,18 @@ common(program.command('plan').description('show what up would change (exit 0: n
 common(program.command('up').description('apply the plan: only what differs'))
   .option('-y, --yes', 'do not ask for confirmation')
   .option('--json', 'print the result as JSON')
+  .option('--plan <file>', 'apply exactly this saved plan (from plan --out); refused where the gateway changed since')
+  .option('--confirm-timeout <seconds>', 'revert on the gateway unless lbprov gets back in and confirms within this time', '60')
+  .option('--no-confirm', 'apply without the confirm-or-revert step')
+  .option('--lock-timeout <seconds>', "wait this long for another run's lock on a gateway", '30')
   .action(async (opts: UpOptions) => {
     process.exitCode = await upCommand(opts);
+  });
+
+common(program.command('status').description('link health as each gateway monitor sees it (exit 1 when a monitor is down)'))
+  .option('--json', 'print the status as JSON')
+  .action(async (opts: StatusOptions) => {
+    process.exitCode = await statusCommand(opts);
   });
 
 const lab = program.command('lab').description('a local lab of network namespaces (root)');

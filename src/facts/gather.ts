@@ -15,7 +15,7 @@ import type { OwnedRanges } from '../render/ownership.js';
 
 export const MANIFEST_PATH = '/etc/lbprov/manifest';
 export const MONITOR_RUN_DIR = '/run/lbprov';
-const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
+const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov|etc\/systemd\/system\/multi-user\.target\.d\/lbprov)[A-Za-z0-9_.\/-]*$/;
 const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SYSCTL_KEY = /^[a-z0-9_]+(\.[A-Za-z0-9_@/-]+)+$/;
 
@@ -38,7 +38,8 @@ export function sysctlPath(key: string): string {
   return `/proc/sys/${key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'))}`;
 }
 
-export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex')): FactsScript {
+/** `prelude` runs first (the lock of `up`); its failure ends the script with its own exit code. */
+export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex'), prelude = ''): FactsScript {
   const sections: [string, string][] = [
     ['kernel', 'uname -r'],
     ['iptables-mangle', 'iptables-save -t mangle'],
@@ -60,6 +61,7 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
   const lines = [
     'LC_ALL=C; export LC_ALL',
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    prelude,
     `m=${marker}`,
     'e=$(mktemp) || exit 90',
     'sec() { printf "@@%s begin %s\\n" "$m" "$1"; (eval "$2") </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
@@ -72,7 +74,8 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
 /** A service counts as running when the pid in its pidfile is alive. */
 function serviceScript(name: string): string {
   const base = `${MONITOR_RUN_DIR}/${name}`;
-  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
+  // kill -0 succeeds on a zombie: read the process state instead.
+  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && grep -q "^State:[[:space:]]*[^Z]" /proc/"$p"/status 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
 }
 
 function filesScript(paths: string[]): string {
@@ -90,6 +93,7 @@ function toolsScript(): string {
     'echo "iptables=$(iptables -V 2>/dev/null)"',
     'for t in iptables-save iptables-restore iptables-legacy-save iptables-nft-save ip ping conntrack base64 flock setsid; do command -v "$t" >/dev/null 2>&1 && echo "has=$t"; done',
     'ip -j link show lo >/dev/null 2>&1 && echo iproute2json=1',
+    'iptables-restore --help 2>&1 | grep -q -- --noflush && echo restorenoflush=1',
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
     // The other iptables backend's rules are invisible to this one: count them for a warning.
     'case "$(iptables -V 2>/dev/null)" in *nf_tables*) o=iptables-legacy-save;; *) o=iptables-nft-save;; esac',
@@ -176,10 +180,14 @@ export function parseFacts(host: string, output: string, marker: string, request
   return { ...facts, fingerprint: factsFingerprint(facts) };
 }
 
-/** What a saved plan depends on: lbprov's own state, the interfaces and the monitor's view. */
+/**
+ * What a saved plan depends on: lbprov's own state, the interfaces and the
+ * monitor's view of link health (not its timestamps, which move every round).
+ */
 export function factsFingerprint(facts: Pick<HostFacts, 'owned' | 'interfaces' | 'monitor'>): string {
   const owned = [...facts.owned].sort((a, b) => a.id.localeCompare(b.id));
-  const data = JSON.stringify({ owned, interfaces: facts.interfaces, health: facts.monitor.state });
+  const health = Object.entries(facts.monitor.state).filter(([k]) => /^link\.[^.]+$/.test(k) || k === 'balanced' || k === 'all_down').sort();
+  const data = JSON.stringify({ owned, interfaces: facts.interfaces, health });
   return createHash('sha256').update(data).digest('hex');
 }
 
@@ -231,6 +239,7 @@ function parseTools(body: string): ToolFacts {
     iptablesVersion: version,
     iptablesBackend: backend,
     otherBackendRules: Number(value('other') ?? 0) || 0,
+    iptablesRestoreNoflush: value('restorenoflush') === '1',
     iproute2Json: value('iproute2json') === '1',
     ping: has.has('ping'),
     conntrack: has.has('conntrack'),

@@ -26,6 +26,8 @@ export interface ToolFacts {
   iptablesBackend: string | null;
   /** Rule lines found in the other backend's tables (a warning: the backends do not see each other). */
   otherBackendRules: number;
+  /** iptables-restore is installed and knows --noflush (every change lbprov makes to iptables goes through it). */
+  iptablesRestoreNoflush: boolean;
   iproute2Json: boolean;
   ping: boolean;
   conntrack: boolean;

@@ -38,7 +38,6 @@ export interface BalancerView {
   suppressPriority: string;
   lanInterfaces: string[];
   links: LinkView[];
-  pool: PoolView;
   failover: FailoverView;
 }
 
@@ -89,13 +88,17 @@ export function buildPool(markMask: number, links: { index: number; weight: numb
 }
 
 /**
- * Health as the gateway's monitor last wrote it ("link.<name>=up|down").
- * Links it does not mention, or a monitor that reports every link down, count as healthy:
- * lbprov never renders a balancer with no link in it.
+ * The links the balancer should use, as the gateway's monitor last saw them
+ * ("link.<name>=up|down"); links it does not mention count as up. With every
+ * link down the monitor keeps the last live set (state "balanced="), and so
+ * does lbprov; with no such record, all links: never a balancer with no link.
  */
 export function healthyLinks(gw: GatewaySpec, facts: HostFacts): Set<string> {
-  const up = gw.links.filter((l) => facts.monitor.state[`link.${l.name}`] !== 'down').map((l) => l.name);
-  return new Set(up.length > 0 ? up : gw.links.map((l) => l.name));
+  const state = facts.monitor.state;
+  const up = gw.links.filter((l) => state[`link.${l.name}`] !== 'down').map((l) => l.name);
+  if (up.length > 0) return new Set(up);
+  const kept = (state.balanced ?? '').split(',').filter((name) => gw.links.some((l) => l.name === name));
+  return new Set(kept.length > 0 ? kept : gw.links.map((l) => l.name));
 }
 
 /** With facts null (the pre-render that decides what the facts script reads), addresses are empty. */
@@ -118,14 +121,12 @@ export function buildBalancerView(gw: GatewaySpec, facts: HostFacts | null): Bal
       healthy: healthy.has(l.name),
     };
   });
-  const poolLinks = gw.links.map((l, index) => ({ index, weight: l.weight, name: l.name })).filter((l) => healthy.has(l.name));
   return {
     gateway: gw.name,
     markMask: hex(gw.markMask),
     suppressPriority: String(gw.priorityBase),
     lanInterfaces: [...gw.lanInterfaces],
     links,
-    pool: buildPool(gw.markMask, poolLinks),
     ...buildFailoverView(gw, facts),
   };
 }

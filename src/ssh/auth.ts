@@ -58,7 +58,8 @@ async function loadIdentity(file: string, env: NodeJS.ProcessEnv, prompt: Passph
   const plain = parsePrivateKey(data, undefined);
   if (!(plain instanceof Error)) return plain;
   if (!/no passphrase given/.test(plain.message)) return `identity file ${file} is not a private key ssh2 can use`;
-  let passphrase = env[PASSPHRASE_ENV];
+  // Empty counts as unset: an encrypted key never has an empty passphrase.
+  let passphrase = env[PASSPHRASE_ENV] || undefined;
   let origin = PASSPHRASE_ENV;
   if (passphrase === undefined) {
     if (!prompt) {

@@ -7,7 +7,7 @@ import { buildApplyScript, parseApplyOutput } from '../../src/apply/script.js';
 import type { ApplyStep } from '../../src/apply/steps.js';
 
 function runScript(steps: ApplyStep[]) {
-  const { script, marker } = buildApplyScript(steps, 'echo verified');
+  const { script, marker } = buildApplyScript(steps, { verifyScript: 'echo verified' });
   const out = execFileSync('sh', ['-s'], { input: script, encoding: 'utf8' });
   return { out, outcome: parseApplyOutput(out, marker, steps) };
 }

@@ -71,10 +71,11 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     expect(await state()).toEqual(before);
   });
 
-  it('up converges in one more round trip and 400 connections split 300/100', async () => {
+  it('up converges (facts, one apply round trip, then confirm over a new connection) and 400 connections split 300/100', async () => {
     const { result, commands } = await t.traced(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    expect(commands.filter((c) => c.mutating)).toHaveLength(1);
+    // facts+lock, the apply transaction; then on a fresh connection facts again and the confirm.
+    expect(commands.map((c) => c.mutating)).toEqual([false, true, false, true]);
     const counts = await countConnections(t.lab, 0, 400);
     expect(counts.errors).toEqual({});
     expect(counts.byLink).toEqual({ isp1: 300, isp2: 100 });

@@ -2,7 +2,7 @@
 import type { GatewaySpec } from '../../src/model/inventory.js';
 import type { HostFacts } from '../../src/model/facts.js';
 
-const monitor = { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 } as const;
+const monitor = { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } as const;
 
 export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
   return {
@@ -35,7 +35,7 @@ export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}): 
     owned: [],
     sysctls: {},
     modules: { loaded: null, builtin: null, available: null, registeredMatches: [], registeredTargets: [] },
-    tools: { iptablesVersion: 'iptables v1.8.9 (nf_tables)', iptablesBackend: 'nf_tables', otherBackendRules: 0, iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
+    tools: { iptablesVersion: 'iptables v1.8.9 (nf_tables)', iptablesBackend: 'nf_tables', otherBackendRules: 0, iptablesRestoreNoflush: true, iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
     monitor: { pid: null, running: false, state: health },
     fingerprint: 'x',
     warnings: [],

@@ -1,0 +1,130 @@
+/** Checks of the gateway's tools, kernel settings and interfaces against what the balancer needs. */
+import type { GatewaySpec } from '../model/inventory.js';
+import type { HostFacts, InterfaceFacts } from '../model/facts.js';
+import type { FileResource, Resource, SysctlResource } from '../model/resources.js';
+import { RESTORE_SCRIPT_PATH } from '../render/persistence.js';
+import type { CheckResult } from './types.js';
+
+export function checkTools(facts: HostFacts, desired: readonly Resource[]): CheckResult[] {
+  const t = facts.tools;
+  const out: CheckResult[] = [];
+  out.push(
+    t.iptablesVersion
+      ? { id: 'tool:iptables', status: 'ok', message: `${t.iptablesVersion}, ${t.iptablesBackend} backend` }
+      : { id: 'tool:iptables', status: 'fail', message: 'iptables is not installed', remedy: 'install iptables (Debian: apt install iptables)' },
+  );
+  if (t.otherBackendRules > 0) {
+    const other = t.iptablesBackend === 'nf_tables' ? 'legacy' : 'nf_tables';
+    out.push({
+      id: 'tool:iptables-backend',
+      status: 'warn',
+      message: `${t.otherBackendRules} rule(s) exist in the ${other} backend; the ${t.iptablesBackend} backend lbprov uses does not see them, and both act on every packet`,
+      remedy: `move those rules to the ${t.iptablesBackend} backend or remove them (iptables-${other === 'legacy' ? 'legacy' : 'nft'}-save shows them)`,
+    });
+  }
+  out.push(
+    t.iptablesRestoreNoflush
+      ? { id: 'tool:iptables-restore', status: 'ok', message: 'iptables-restore supports --noflush' }
+      : { id: 'tool:iptables-restore', status: 'fail', message: 'iptables-restore with --noflush is missing (lbprov changes iptables only through it)', remedy: 'install iptables (Debian: apt install iptables)' },
+  );
+  out.push(
+    t.iproute2Json
+      ? { id: 'tool:iproute2', status: 'ok', message: 'ip supports -json' }
+      : { id: 'tool:iproute2', status: 'fail', message: 'ip does not support -json', remedy: 'install iproute2 4.14 or later' },
+  );
+  const monitored = desired.some((r) => r.kind === 'service');
+  if (!t.ping) {
+    out.push({
+      id: 'tool:ping',
+      status: monitored ? 'fail' : 'warn',
+      message: 'ping is not installed: the link monitor cannot probe links',
+      remedy: 'install iputils-ping',
+    });
+  } else {
+    out.push({ id: 'tool:ping', status: 'ok', message: 'ping is installed' });
+  }
+  out.push(
+    t.conntrack
+      ? { id: 'tool:conntrack', status: 'ok', message: 'conntrack is installed (failover deletes a dead link\'s tracked connections)' }
+      : {
+          id: 'tool:conntrack',
+          status: 'warn',
+          message: 'conntrack is not installed: on failover, connections already tracked on the dead link keep their mark until they time out',
+          remedy: 'install conntrack',
+        },
+  );
+  const persisted = desired.some((r): r is FileResource => r.kind === 'file' && r.path === RESTORE_SCRIPT_PATH);
+  if (t.initSystem === 'systemd') {
+    out.push({ id: 'tool:init', status: 'ok', message: persisted ? 'systemd: lbprov.service restores the balancer at boot' : 'systemd' });
+  } else {
+    out.push({
+      id: 'tool:init',
+      status: persisted ? 'warn' : 'ok',
+      message: persisted
+        ? `no systemd: nothing runs ${RESTORE_SCRIPT_PATH} at boot unless the boot scripts call it`
+        : 'no systemd',
+      ...(persisted ? { remedy: `run "sh ${RESTORE_SCRIPT_PATH}" once the links are up at boot (e.g. a post-up line in /etc/network/interfaces, or /etc/rc.local)` } : {}),
+    });
+  }
+  return out;
+}
+
+/** Settings the plan sets are "fix" when they differ now: up fixes them, and down restores them. */
+export function checkSysctls(facts: HostFacts, desired: readonly Resource[]): CheckResult[] {
+  return desired
+    .filter((r): r is SysctlResource => r.kind === 'sysctl')
+    .map((r) => {
+      const now = facts.sysctls[r.key];
+      const id = `sysctl:${r.key}`;
+      if (now === undefined || now === '') return { id, status: 'fail', message: `${r.key} does not exist on this kernel`, remedy: 'check the interface name in the inventory' };
+      return now === r.value ? { id, status: 'ok', message: `${r.key} = ${now}` } : { id, status: 'fix', message: `${r.key} is ${now}; the plan sets ${r.value}` };
+    });
+}
+
+function ipv4ToNumber(a: string): number {
+  return a.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+}
+
+/** Whether `address` is inside `cidr` ("198.51.100.2/24"). */
+export function inPrefix(address: string, cidr: string): boolean {
+  const [net, len] = cidr.split('/');
+  const bits = Number(len ?? 32);
+  const size = 2 ** (32 - bits);
+  return Math.floor(ipv4ToNumber(address) / size) === Math.floor(ipv4ToNumber(net!) / size);
+}
+
+function interfaceState(name: string, found: InterfaceFacts | undefined, role: string): CheckResult {
+  const id = `interface:${name}`;
+  if (!found) return { id, status: 'fail', message: `${role}: interface ${name} does not exist`, remedy: 'fix the interface name in the inventory, or bring the interface up first' };
+  if (!found.up) return { id, status: 'fail', message: `${role}: interface ${name} is down`, remedy: `ip link set ${name} up` };
+  if (found.ipv4.length === 0) return { id, status: 'fail', message: `${role}: interface ${name} has no IPv4 address (needed for NAT and source routing)`, remedy: `configure an IPv4 address on ${name}` };
+  return { id, status: 'ok', message: `${role}: ${name} is up, ${found.ipv4.join(', ')}` };
+}
+
+export function checkInterfaces(gw: GatewaySpec, facts: HostFacts): CheckResult[] {
+  const out: CheckResult[] = [];
+  for (const link of gw.links) {
+    const found = facts.interfaces.find((i) => i.name === link.interface);
+    const state = interfaceState(link.interface, found, `link ${link.name}`);
+    out.push(state);
+    if (state.status !== 'ok' || !found) continue;
+    const onLink = found.ipv4.find((cidr) => inPrefix(link.gateway, cidr));
+    out.push(
+      onLink
+        ? { id: `nexthop:${link.name}`, status: 'ok', message: `link ${link.name}: next hop ${link.gateway} is on-link (${onLink})` }
+        : {
+            id: `nexthop:${link.name}`,
+            status: 'fail',
+            message: `link ${link.name}: next hop ${link.gateway} is not inside any prefix of ${link.interface} (${found.ipv4.join(', ')})`,
+            remedy: 'fix the link\'s gateway in the inventory or the interface\'s address',
+          },
+    );
+  }
+  for (const name of gw.lanInterfaces) {
+    const found = facts.interfaces.find((i) => i.name === name);
+    if (!found) out.push({ id: `interface:${name}`, status: 'fail', message: `LAN: interface ${name} does not exist`, remedy: 'fix lan.interfaces in the inventory' });
+    else if (!found.up) out.push({ id: `interface:${name}`, status: 'warn', message: `LAN: interface ${name} is down: its clients are not balanced until it is up` });
+    else out.push({ id: `interface:${name}`, status: 'ok', message: `LAN: ${name} is up` });
+  }
+  return out;
+}

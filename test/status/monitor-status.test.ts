@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { buildStatusScript, parseStatusOutput } from '../../src/status/monitor-status.js';
+import { formatGatewayStatus } from '../../src/status/format.js';
+import { plainColours } from '../../src/report/plan-text.js';
+import type { GatewaySpec } from '../../src/model/inventory.js';
+import { gatewaySpec } from '../helpers/gateway.js';
+
+function gateway(): GatewaySpec {
+  const gw = gatewaySpec([3, 1]);
+  return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
+}
+
+const output = (marker: string, state: string[], service: string[], counts: string[]) =>
+  [`@@${marker} state`, ...state, `@@${marker} service`, ...service, `@@${marker} conntrack`, ...counts, `@@${marker} end`, ''].join('\n');
+
+describe('parseStatusOutput', () => {
+  const state = [
+    'mechanism=chain-swap',
+    'all_down=0',
+    'balanced=isp2',
+    'updated=1700000100',
+    'link.isp1=down',
+    'link.isp1.since=1700000050',
+    'link.isp1.last=0/1 fail',
+    'link.isp2=up',
+    'link.isp2.since=1699990000',
+    'link.isp2.last=1/1 ok 3ms',
+  ];
+
+  it('reads per-link health, last probe, mark and tracked connections of a running monitor', () => {
+    const s = parseStatusOutput(
+      gateway(),
+      output('m1', state, ['pid=4242', 'running=1', 'worker_pid=4243', 'worker_running=1', 'revision=abcdef0123456789', 'deployed=1', 'now=1700000101'], ['isp1=0', 'isp2=17']),
+      'm1',
+    );
+    expect(s).toMatchObject({ deployed: true, running: true, pid: 4242, workerPid: 4243, revision: 'abcdef0123456789', mechanism: 'chain-swap', allDown: false, balanced: ['isp2'], age: 1, errors: [], warnings: [] });
+    expect(s.links).toEqual([
+      { name: 'isp1', state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
+      { name: 'isp2', state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
+    ]);
+    const text = formatGatewayStatus(s, plainColours, 1700000110);
+    expect(text).toContain('gw-a1: monitor running (pid 4242, worker 4243), chain-swap, balancing over isp2');
+    expect(text).toMatch(/isp1 {2}down {2}since 2023-11-14T22:14:10Z \(60s ago\) {2}last 0\/1 fail {2}mark 0x10000000 {2}0 connections/);
+  });
+
+  it('reports a deployed monitor that is not running as an error', () => {
+    const s = parseStatusOutput(gateway(), output('m2', state, ['pid=4242', 'running=0', 'worker_pid=', 'worker_running=0', 'revision=abc', 'deployed=1', 'now=1700000300'], ['isp1=', 'isp2=']), 'm2');
+    expect(s.errors).toEqual(['the monitor is deployed but not running (pid 4242 is gone)']);
+    expect(s.links.map((l) => l.connections)).toEqual([null, null]);
+    expect(formatGatewayStatus(s, plainColours)).toContain('error: the monitor is deployed but not running (pid 4242 is gone)');
+  });
+
+  it('warns about a state file that stopped moving while the monitor runs', () => {
+    const s = parseStatusOutput(gateway(), output('m3', state, ['pid=1', 'running=1', 'deployed=1', 'now=1700000200'], []), 'm3');
+    expect(s.errors).toEqual([]);
+    expect(s.warnings).toEqual(["the monitor's state is 100s old (expected a round every 6s at most)"]);
+  });
+
+  it('refuses truncated output rather than reporting a stopped monitor', () => {
+    const full = output('m4', state, ['running=1', 'deployed=1'], ['isp1=0']);
+    expect(() => parseStatusOutput(gateway(), full.slice(0, full.indexOf('@@m4 conntrack')), 'm4')).toThrow(/truncated/);
+  });
+});
+
+describe('the status script', () => {
+  it('runs under sh (private mount and network namespace: empty /run, no connections)', () => {
+    const { script, marker } = buildStatusScript(gateway());
+    let stdout: string;
+    try {
+      stdout = execFileSync('unshare', ['--mount', '--net', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs lbprov-status-test /run && exec sh -s'], { input: script, encoding: 'utf8' });
+    } catch (e) {
+      if (process.env.CI === 'true' || process.getuid?.() === 0) throw e;
+      return; // needs root for namespaces
+    }
+    const s = parseStatusOutput(gateway(), stdout, marker);
+    expect(s).toMatchObject({ deployed: false, running: false, pid: null, mechanism: null, errors: [], warnings: ['no monitor deployed (run lbprov up)'] });
+    expect(s.links.map((l) => l.connections)).toEqual([0, 0]);
+  });
+});
