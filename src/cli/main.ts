@@ -7,6 +7,8 @@ import type { LabDownOptions, LabUpOptions } from './lab.js';
 import { planCommand } from './plan.js';
 import { upCommand } from './up.js';
 import { statusCommand, type StatusOptions } from './status.js';
+import { checkCommand, type CheckOptions } from './check.js';
+import { downCommand, type DownOptions } from './down.js';
 import { labDownCommand, labUpCommand } from './lab.js';
 import { reportFatal } from './output.js';
 
@@ -46,6 +48,21 @@ common(program.command('status').description('link health as each gateway monito
   .option('--json', 'print the status as JSON')
   .action(async (opts: StatusOptions) => {
     process.exitCode = await statusCommand(opts);
+  });
+
+common(program.command('check').description('what each gateway has and lacks for the balancer (exit 1 when something is missing)'))
+  .option('--json', 'print the checks as JSON')
+  .action(async (opts: CheckOptions) => {
+    process.exitCode = await checkCommand(opts);
+  });
+
+common(program.command('down').description('remove everything lbprov put on the gateways, restore their kernel settings'))
+  .option('--check', 'only show what would be removed (exit 0: nothing, 2: something)')
+  .option('-y, --yes', 'do not ask for confirmation')
+  .option('--json', 'print the result as JSON')
+  .option('--lock-timeout <seconds>', "wait this long for another run's lock on a gateway", '30')
+  .action(async (opts: DownOptions) => {
+    process.exitCode = await downCommand(opts);
   });
 
 const lab = program.command('lab').description('a local lab of network namespaces (root)');

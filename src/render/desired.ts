@@ -11,6 +11,8 @@ import { buildBalancerView } from './view-model.js';
 import { canonicalizeRule } from '../facts/iptables-save.js';
 import { canonicalIpRuleFromText, canonicalRouteFromText } from '../facts/iproute.js';
 import { ownedRanges, type OwnedRanges } from './ownership.js';
+import { kernelModuleResources } from './modules.js';
+import { persistenceResources } from './persistence.js';
 
 const OWNED_CHAIN = /^LBPROV_[A-Z0-9_]{1,20}$/;
 const BUILTIN_CHAINS: Record<string, string[]> = {
@@ -47,6 +49,8 @@ export function renderDesiredState(gw: GatewaySpec, playbook: Playbook, template
   for (const entry of playbook.resources) {
     if (entry.type === 'service') resources.push(serviceResource(entry, resources, playbook.path));
   }
+  resources.push(...kernelModuleResources(facts, resources));
+  resources.push(...persistenceResources(gw, playbook, templates, facts, resources));
   resources.push(manifestResource(resources));
   const seen = new Set<string>();
   for (const r of resources) {

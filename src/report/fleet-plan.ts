@@ -6,9 +6,9 @@
  * often their next hops, so their diffs would never be byte-identical. Each address is replaced
  * by a placeholder numbered in order of first appearance, so gateways group when their diffs
  * have the same shape and use their own addresses in the same places; a real difference (another
- * rule, weight, mark, interface, prefix length) still splits the group. The monitor service's
- * revision (a hash of its files, which hold the addresses) and the gateway's own name (templates
- * write it into comments) are normalised too. One member's concrete
+ * rule, weight, mark, interface, prefix length) still splits the group. Service revisions (hashes
+ * of files that hold the addresses) and the gateway's own name (templates write it into comments)
+ * are normalised too. One member's concrete
  * diff is shown, and the header says when the members' addresses differ.
  */
 import type { HostPlan } from '../model/plan.js';
@@ -27,8 +27,6 @@ export interface PlanGroup {
   addressesDiffer: boolean;
 }
 
-/** As resourceLines prints a service. */
-const REVISION = /\(revision [^)\s]+\)/g;
 const IPV4 = /\b(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\b/g;
 
 /** The diff text of a plan, uncoloured: what a reader compares. */
@@ -40,16 +38,22 @@ export function planText(plan: HostPlan, colours: Colours): string {
 
 /**
  * `text` with each distinct IPv4 address replaced by <ip1>, <ip2>, ... in order of first
- * appearance, service revisions by <revision> and the gateway's name, when given, by <gateway>.
+ * appearance, the gateway's name by <gateway> and each of `revisions` by <revision>.
  */
-export function normalisePerGateway(text: string, gateway?: string): string {
+export function normalisePerGateway(text: string, gateway?: string, revisions: readonly string[] = []): string {
   const seen = new Map<string, number>();
-  const named = gateway === undefined ? text : text.replace(new RegExp(`(?<![\\w.-])${escapeRegExp(gateway)}(?![\\w-])`, 'g'), '<gateway>');
-  return named.replace(REVISION, '(revision <revision>)').replace(IPV4, (address) => {
+  let named = text;
+  for (const word of revisions) named = named.replace(new RegExp(`\\b${escapeRegExp(word)}\\b`, 'g'), '<revision>');
+  if (gateway !== undefined) named = named.replace(new RegExp(`(?<![\\w.-])${escapeRegExp(gateway)}(?![\\w-])`, 'g'), '<gateway>');
+  return named.replace(IPV4, (address) => {
     let n = seen.get(address);
     if (n === undefined) seen.set(address, (n = seen.size + 1));
     return `<ip${n}>`;
   });
+}
+
+function serviceRevisions(plan: HostPlan): string[] {
+  return plan.changes.flatMap((c) => [c.before, c.after]).flatMap((r) => (r?.kind === 'service' && r.revision !== '' ? [r.revision] : []));
 }
 
 function escapeRegExp(text: string): string {
@@ -61,7 +65,7 @@ export function groupPlans(plans: readonly HostPlan[], colours: Colours): PlanGr
   const groups = new Map<string, PlanGroup & { exact: string }>();
   for (const plan of plans) {
     const exact = planText(plan, colours);
-    const key = normalisePerGateway(exact, plan.gateway);
+    const key = normalisePerGateway(exact, plan.gateway, serviceRevisions(plan));
     const group = groups.get(key);
     if (group) {
       group.gateways.push(plan.gateway);

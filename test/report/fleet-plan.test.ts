@@ -34,7 +34,7 @@ describe('normalisePerGateway', () => {
     expect(normalisePerGateway('from 203.0.113.9 lookup 101\ndefault via 198.51.100.1 dev wan1 src 203.0.113.9 0x10000000/0xf0000000 10.0.0.0/8')).toBe(
       'from <ip1> lookup 101\ndefault via <ip2> dev wan1 src <ip1> 0x10000000/0xf0000000 <ip3>/8',
     );
-    expect(normalisePerGateway('running monitor (revision 3fa9c1)')).toBe('running monitor (revision <revision>)');
+    expect(normalisePerGateway('running monitor (revision 3fa9c1)\nmonitor 3fa9c1\n3fa9c12', undefined, ['3fa9c1'])).toBe('running monitor (revision <revision>)\nmonitor <revision>\n3fa9c12');
     expect(normalisePerGateway('# monitor of gw1 (not gw10, gw1_b, my-gw1), see gw1.', 'gw1')).toBe('# monitor of <gateway> (not gw10, gw1_b, my-gw1), see <gateway>.');
   });
 });

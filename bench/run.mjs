@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+/**
+ * lbprov against the namespace lab, and the same job done with a tuned Ansible playbook, on
+ * identical freshly built labs. Prints a markdown table for the README.
+ *
+ *   npm run bench -- [--sizes 1,10,50,100] [--ansible-sizes 1,10,50,100|none] [--forks 50] [--out FILE]
+ *
+ * Root only (namespaces). Installs Debian's ansible-core when ansible-playbook is missing. Per size:
+ * lbprov plan (first), up (first), plan (no-op), up (no-op) on one lab; then Ansible's
+ * --check --diff, run, --check, run on a second lab built the same way. Wall and CPU time come
+ * from GNU time (the child and everything it waited for); round trips from LBPROV_TRACE.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createLab } from '../dist/lab/index.js';
+import { weightedPool } from '../dist/render/pool.js';
+
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
+const CLI = join(ROOT, 'dist/cli/main.js');
+const PLAYBOOK = join(ROOT, 'bench/ansible/balancer.yml');
+/** Bounds one command: Ansible at 100 gateways takes minutes, never this long when healthy. */
+const COMMAND_TIMEOUT_MS = 15 * 60_000;
+
+const { values: args } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '1,10,50,100' },
+    'ansible-sizes': { type: 'string' },
+    forks: { type: 'string', default: '50' },
+    weights: { type: 'string', default: '3,1' },
+    out: { type: 'string' },
+  },
+});
+const sizes = args.sizes.split(',').map(Number);
+const ansibleSizes = args['ansible-sizes'] === 'none' ? [] : (args['ansible-sizes'] ?? args.sizes).split(',').map(Number);
+const forks = Number(args.forks);
+const weights = args.weights.split(',').map(Number);
+
+/** Runs a command under GNU time; never throws on a non-zero exit. */
+function timed(argv, { env = {}, cwd } = {}) {
+  const timeFile = join(work, `time-${process.hrtime.bigint()}`);
+  return new Promise((done, fail) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGTERM'), COMMAND_TIMEOUT_MS);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const wallMs = performance.now() - started;
+      const [user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+      done({ code, wallMs, cpuMs: (user + sys) * 1000, stdout, stderr });
+    });
+  });
+}
+
+function roundTrips(traceFile, hosts) {
+  const perHost = new Map(hosts.map((h) => [h, 0]));
+  if (existsSync(traceFile)) {
+    for (const line of readFileSync(traceFile, 'utf8').split('\n').filter(Boolean)) {
+      const { host } = JSON.parse(line);
+      perHost.set(host, (perHost.get(host) ?? 0) + 1);
+    }
+  }
+  const counts = [...perHost.values()];
+  return { min: Math.min(...counts), max: Math.max(...counts) };
+}
+
+function expectCode(step, result, codes) {
+  if (!codes.includes(result.code)) {
+    throw new Error(`${step} exited ${result.code}, expected ${codes.join(' or ')}\n${result.stdout.slice(-3000)}\n${result.stderr.slice(-3000)}`);
+  }
+}
+
+function mangleChains(lab) {
+  return execFileSync('nsenter', [`--net=/run/netns/${lab.gateways[0].ns}`, 'iptables-save', '-t', 'mangle'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /^-A LBPROV_(PRE|BALANCE|OUT) /.test(l))
+    .join('\n');
+}
+
+async function benchLbprov(n) {
+  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-lbprov-${n}`) });
+  try {
+    const hosts = lab.gateways.map((g) => g.name);
+    const rows = {};
+    const steps = [
+      ['plan (first)', ['plan', '--json'], [2]],
+      ['up (first)', ['up', '--yes', '--json'], [0]],
+      ['plan (no-op)', ['plan', '--json'], [0]],
+      ['up (no-op)', ['up', '--yes', '--json'], [0]],
+    ];
+    for (const [step, cmd, codes] of steps) {
+      const trace = join(work, `trace-${n}-${step.replace(/\W+/g, '-')}.jsonl`);
+      const result = await timed([process.execPath, CLI, ...cmd, '-i', lab.inventoryPath, '-f', String(forks)], { env: { LBPROV_TRACE: trace } });
+      expectCode(`lbprov ${step} over ${n}`, result, codes);
+      rows[step] = { ...result, trips: roundTrips(trace, hosts) };
+      process.stderr.write(`  lbprov ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
+    }
+    return { rows, mangle: mangleChains(lab) };
+  } finally {
+    await lab.destroy();
+  }
+}
+
+function ensureAnsible() {
+  try {
+    execFileSync('ansible-playbook', ['--version'], { stdio: 'ignore' });
+  } catch {
+    process.stderr.write('installing Debian ansible-core ...\n');
+    execFileSync('apt-get', ['install', '-y', '-q', 'ansible-core'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  }
+  return execFileSync('ansible-playbook', ['--version'], { encoding: 'utf8' }).split('\n')[0];
+}
+
+/** Inventory and config for Ansible from the lab's own state: same hosts, key and known_hosts. */
+function writeAnsibleSetup(lab, dir) {
+  const pool = weightedPool(weights);
+  const hosts = Object.fromEntries(
+    lab.gateways.map((g) => {
+      const links = g.links.map((l, i) => ({
+        name: l.name,
+        interface: l.interface,
+        next_hop: l.nextHop,
+        address: l.gatewayAddress,
+        mark: `0x${((i + 1) << 28 >>> 0).toString(16)}`,
+        table: 101 + i,
+        mark_priority: 101 + i,
+        source_priority: 111 + i,
+      }));
+      return [g.name, { ansible_host: g.mgmtAddress, lan_interfaces: [g.lanInterface], links, pool: pool.map((i) => links[i].mark) }];
+    }),
+  );
+  const inventory = {
+    all: {
+      vars: {
+        ansible_user: lab.state.ssh.user,
+        ansible_port: lab.state.ssh.port,
+        ansible_ssh_private_key_file: lab.state.ssh.identityFile,
+        ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.state.ssh.knownHosts} -o StrictHostKeyChecking=yes -o KexAlgorithms=curve25519-sha256`,
+        ansible_python_interpreter: '/usr/bin/python3',
+        mark_mask: '0xf0000000',
+        suppress_priority: 100,
+      },
+      children: { gateways: { hosts } },
+    },
+  };
+  writeFileSync(join(dir, 'inventory.json'), JSON.stringify(inventory));
+  // ControlPath under our own short dir; the masters persist across the four runs of a size.
+  writeFileSync(
+    join(dir, 'ansible.cfg'),
+    [
+      '[defaults]',
+      `forks = ${forks}`,
+      'host_key_checking = True',
+      'gathering = explicit',
+      'retry_files_enabled = False',
+      'interpreter_python = /usr/bin/python3',
+      '[ssh_connection]',
+      'pipelining = True',
+      `control_path_dir = ${join(dir, 'cp')}`,
+      'control_path = %(directory)s/%%C',
+      'ssh_args = -o ControlMaster=auto -o ControlPersist=120s',
+      '',
+    ].join('\n'),
+  );
+}
+
+function closeControlMasters(lab, dir) {
+  for (const g of lab.gateways) {
+    try {
+      execFileSync('ssh', ['-o', `ControlPath=${join(dir, 'cp')}/%C`, '-O', 'exit', '-p', String(lab.state.ssh.port), `${lab.state.ssh.user}@${g.mgmtAddress}`], { stdio: 'ignore' });
+    } catch {
+      // no master for this host: nothing to stop
+    }
+  }
+}
+
+function ansibleRecap(output) {
+  const totals = { changed: 0, failed: 0, unreachable: 0 };
+  for (const m of output.matchAll(/changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/g)) {
+    totals.changed += Number(m[1]);
+    totals.unreachable += Number(m[2]);
+    totals.failed += Number(m[3]);
+  }
+  return totals;
+}
+
+async function benchAnsible(n) {
+  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-ansible-${n}`) });
+  const dir = mkdtempSync(join(work, `ansible-${n}-`));
+  try {
+    writeAnsibleSetup(lab, dir);
+    const rows = {};
+    const steps = [
+      ['plan (first)', ['--check', '--diff']],
+      ['up (first)', []],
+      ['plan (no-op)', ['--check', '--diff']],
+      ['up (no-op)', []],
+    ];
+    for (const [step, flags] of steps) {
+      const result = await timed(['ansible-playbook', '-i', join(dir, 'inventory.json'), PLAYBOOK, ...flags], { cwd: dir, env: { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') } });
+      const recap = ansibleRecap(result.stdout);
+      if (result.code !== 0 || recap.failed > 0 || recap.unreachable > 0) {
+        throw new Error(`ansible ${step} over ${n}: exit ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-2000)}`);
+      }
+      if (step.includes('no-op') && recap.changed > 0) throw new Error(`ansible ${step} over ${n} reported ${recap.changed} changes`);
+      rows[step] = result;
+      process.stderr.write(`  ansible ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
+    }
+    return { rows, mangle: mangleChains(lab) };
+  } finally {
+    closeControlMasters(lab, dir);
+    await lab.destroy();
+  }
+}
+
+const seconds = (ms) => (ms / 1000).toFixed(2);
+
+const work = mkdtempSync(join(tmpdir(), 'lbprov-bench-'));
+try {
+  if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root');
+  const ansibleVersion = ansibleSizes.length > 0 ? ensureAnsible() : null;
+  const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim().split(',')[0];
+  const table = [
+    '| gateways | step | lbprov wall (s) | lbprov CPU (s) | round trips / gateway | Ansible wall (s) | Ansible CPU (s) | Ansible ÷ lbprov (wall) |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  const findings = [];
+  for (const n of sizes) {
+    process.stderr.write(`${n} gateway(s)\n`);
+    const ours = await benchLbprov(n);
+    const theirs = ansibleSizes.includes(n) ? await benchAnsible(n) : null;
+    if (theirs && theirs.mangle !== ours.mangle) findings.push(`${n}: Ansible's mangle chains differ from lbprov's on gw1 (the comparison is not like for like)`);
+    for (const [step, r] of Object.entries(ours.rows)) {
+      const a = theirs?.rows[step];
+      const trips = r.trips.min === r.trips.max ? String(r.trips.min) : `${r.trips.min}–${r.trips.max}`;
+      table.push(`| ${n} | ${step} | ${seconds(r.wallMs)} | ${seconds(r.cpuMs)} | ${trips} | ${a ? seconds(a.wallMs) : '–'} | ${a ? seconds(a.cpuMs) : '–'} | ${a ? `${(a.wallMs / r.wallMs).toFixed(1)}×` : '–'} |`);
+    }
+    const noop = ours.rows['plan (no-op)'];
+    if (n === 100) findings.push(`no-op plan over 100: ${seconds(noop.wallMs)} s (target <= 3 s: ${noop.wallMs <= 3000 ? 'met' : 'MISSED'})`);
+    for (const step of ['plan (first)', 'plan (no-op)']) {
+      const t = ours.rows[step].trips;
+      if (t.min !== 1 || t.max !== 1) findings.push(`${n}: ${step} made ${t.min}–${t.max} round trips per gateway (target: exactly 1)`);
+    }
+    if (theirs) {
+      const worst = Math.min(...Object.keys(ours.rows).map((s) => theirs.rows[s].wallMs / ours.rows[s].wallMs));
+      findings.push(`${n}: lbprov is ${worst.toFixed(1)}× faster than Ansible in its worst step (target >= 30×: ${worst >= 30 ? 'met' : 'MISSED'})`);
+    }
+  }
+  const nodeVersion = process.version;
+  const report = [
+    `lbprov benchmark, ${new Date().toISOString().slice(0, 10)}: ${sizes.join('/')} namespace gateways, ${weights.length} links (${weights.join(':')}), forks ${forks}, ` +
+      `node ${nodeVersion}, ${sshVersion}${ansibleVersion ? `, ${ansibleVersion} (pipelining, ControlPersist, KexAlgorithms=curve25519-sha256, no fact gathering)` : ''}.`,
+    '',
+    ...table,
+    '',
+    ...findings.map((f) => `- ${f}`),
+    '',
+  ].join('\n');
+  process.stdout.write(report);
+  if (args.out) writeFileSync(args.out, report);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,148 @@
+/**
+ * `lbprov down`: removes everything lbprov put on each gateway and puts its
+ * kernel settings back as they were before its first up. The plan is a diff
+ * like any other (desired: only the recorded settings), applied through the
+ * same path as `up`.
+ */
+import { createInterface } from 'node:readline/promises';
+import type { GatewaySpec } from '../model/inventory.js';
+import type { HostPlan, ResourceChange } from '../model/plan.js';
+import type { ChainResource } from '../model/resources.js';
+import { applyPlan, connect, readFacts, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
+import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
+import { factsRequestFor } from '../render/desired.js';
+import { removalState, SYSCTL_ORIGINAL_PATH } from '../render/persistence.js';
+import { MONITOR_RUN_DIR } from '../facts/gather.js';
+import { diffResources } from '../diff/diff.js';
+import { shellQuote } from '../ssh/quote.js';
+import { coloursFor, formatHostPlan } from '../report/plan-text.js';
+import { formatRecap } from '../report/recap.js';
+import { LbprovError, RemoteError } from '../errors.js';
+import { loadCommon, type CommonOptions } from './context.js';
+import { EXIT_CHANGES, EXIT_ERROR, EXIT_OK, progress } from './output.js';
+
+export interface DownOptions extends CommonOptions {
+  /** Only print what would be removed: exit 2 when something would, 0 when nothing. */
+  check?: boolean;
+  yes?: boolean;
+  json?: boolean;
+}
+
+/** Reads the gateway (taking its lock unless only looking) and plans the removal. */
+export async function planRemoval(gw: GatewaySpec, ctx: RunContext, lock: boolean): Promise<GatewayPlanned> {
+  const request = factsRequestFor(gw, ctx.playbook, ctx.templates);
+  const session = await connect(gw, ctx);
+  try {
+    const facts = await readFacts(session, gw, request, lock ? { ctx } : undefined);
+    const { desired, current } = removalState(facts);
+    const notes = [...facts.warnings];
+    if (!facts.owned.some((r) => r.kind === 'file' && r.path === SYSCTL_ORIGINAL_PATH) && facts.owned.some((r) => r.kind === 'file')) {
+      notes.push(`no record of the kernel settings before lbprov (${SYSCTL_ORIGINAL_PATH}): they stay as they are`);
+    }
+    const plan: HostPlan = { gateway: gw.name, changes: referrersFirst(diffResources(desired, current)), fingerprint: facts.fingerprint, notes };
+    return { gateway: gw, session, facts, desired, plan, request, locked: lock };
+  } catch (e) {
+    await session.close();
+    throw e;
+  }
+}
+
+/**
+ * Chains in the order they can be deleted: one that jumps to another comes first. The apply
+ * payload flushes and deletes removed chains one by one, in change order, and a chain
+ * something still jumps to cannot be deleted.
+ */
+export function referrersFirst(changes: readonly ResourceChange[]): ResourceChange[] {
+  const chainOf = (c: ResourceChange) => (c.kind === 'chain' && c.before ? (c.before as ChainResource) : null);
+  const removed = new Map(changes.filter((c) => chainOf(c) && !c.after).map((c) => [c.id, c]));
+  const ordered: ResourceChange[] = [];
+  const visit = (c: ResourceChange) => {
+    if (!removed.delete(c.id)) return;
+    const chain = chainOf(c)!;
+    // Whatever jumps here is deleted before it.
+    for (const other of [...removed.values()]) {
+      if (chainOf(other)!.rules.some((r) => new RegExp(`(^|\\s)-[jg] ${chain.chain}(\\s|$)`).test(r))) visit(other);
+    }
+    ordered.push(c);
+  };
+  for (const c of changes) if (removed.has(c.id)) visit(c);
+  const chainRemovals = new Set(ordered.map((c) => c.id));
+  return [...changes.filter((c) => !chainRemovals.has(c.id)), ...ordered];
+}
+
+/**
+ * What the resource diff cannot see: the stopped monitor's runtime files (its last view of
+ * link health would shape the next up) and lbprov's emptied folders. The lock, the apply
+ * records (/var/lib/lbprov/txn) and the monitor's log stay.
+ */
+function leftoversScript(planned: GatewayPlanned): string {
+  const runtime = planned.request.services.map((name) => `${shellQuote(`${MONITOR_RUN_DIR}/${name}`)}.*`);
+  return [`rm -rf ${shellQuote(`${MONITOR_RUN_DIR}/state`)} ${runtime.join(' ')}`, 'rmdir /etc/lbprov/persist /etc/lbprov 2>/dev/null', 'true'].join('\n');
+}
+
+export async function downCommand(opts: DownOptions): Promise<number> {
+  const { gateways, ctx, forks } = loadCommon(opts);
+  const c = coloursFor(process.stdout);
+  const results = new Map<string, HostResult>();
+  const pending: GatewayPlanned[] = [];
+  const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
+  const planned = await forEachGateway(gateways, forks, (gw) => planRemoval(gw, ctx, !opts.check));
+  spinner.stop();
+  for (const o of planned) {
+    const name = o.gateway.name;
+    if (!o.ok) {
+      results.set(name, { gateway: name, status: statusOfError(o.error), error: describeError(o.error), durationMs: o.durationMs });
+      continue;
+    }
+    const p = o.value;
+    if (!opts.json) process.stdout.write(formatHostPlan(p.plan, c) + '\n\n');
+    if (opts.check || p.plan.changes.length === 0) {
+      results.set(name, { gateway: name, status: p.plan.changes.length > 0 ? 'changed' : 'ok', plan: p.plan, durationMs: o.durationMs });
+      await p.session.close();
+    } else {
+      pending.push(p);
+    }
+  }
+  try {
+    if (pending.length > 0 && !(await confirmRemoval(opts, pending.length))) {
+      for (const p of pending) results.set(p.gateway.name, { gateway: p.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 });
+    } else if (pending.length > 0) {
+      const removing = progress(`removing lbprov from ${pending.length} gateway(s)`, !!opts.json).start();
+      const applied = await forEachGateway(pending.map((p) => p.gateway), forks, async (gw) => {
+        const p = pending.find((x) => x.gateway === gw)!;
+        await applyPlan(p, p.plan, ctx, { confirmTimeoutS: null });
+        const cleanup = await p.session.run('sh -s', { stdin: leftoversScript(p), privileged: true, mutating: true });
+        if (cleanup.code !== 0) throw new RemoteError('removing the monitor\'s runtime files failed', { host: gw.name, stderr: cleanup.stderr.trim(), exitCode: cleanup.code }, 'apply');
+      });
+      removing.stop();
+      for (const a of applied) {
+        const plan = pending.find((p) => p.gateway === a.gateway)!.plan;
+        results.set(
+          a.gateway.name,
+          a.ok
+            ? { gateway: a.gateway.name, status: 'changed', plan, durationMs: a.durationMs }
+            : { gateway: a.gateway.name, status: statusOfError(a.error), plan, error: describeError(a.error), durationMs: a.durationMs },
+        );
+      }
+    }
+  } finally {
+    await Promise.all(pending.map((p) => p.session.close()));
+  }
+  const ordered = gateways.map((g) => results.get(g.name)!);
+  if (opts.json) process.stdout.write(JSON.stringify({ results: ordered }, null, 2) + '\n');
+  else process.stdout.write(formatRecap(ordered, c) + '\n');
+  if (ordered.some((r) => r.status === 'failed' || r.status === 'unreachable' || r.status === 'not-started')) return EXIT_ERROR;
+  return opts.check && ordered.some((r) => r.status === 'changed') ? EXIT_CHANGES : EXIT_OK;
+}
+
+async function confirmRemoval(opts: DownOptions, count: number): Promise<boolean> {
+  if (opts.yes) return true;
+  if (!process.stdin.isTTY) throw new LbprovError('refusing to remove without confirmation: not on a terminal (pass --yes)');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Remove lbprov from ${count} gateway(s)? [y/N] `);
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
+}

@@ -1,0 +1,62 @@
+/** Issue 3: `lbprov check` on a real lab gateway (this kernel: everything built in, no systemd). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipLab, startLab, type LabRun } from './harness.js';
+
+interface Check { id: string; status: string; message: string; remedy?: string }
+
+describe.skipIf(skipLab)('check on a lab gateway', () => {
+  let t: LabRun;
+  const checks = async (): Promise<{ code: number | null; byId: Map<string, Check> }> => {
+    const result = await t.cli(['check', '-i', t.lab.inventoryPath, '--json']);
+    const parsed = JSON.parse(result.stdout) as { results: { checks: Check[] }[] };
+    return { code: result.code, byId: new Map(parsed.results[0]!.checks.map((c) => [c.id, c])) };
+  };
+
+  beforeAll(async () => {
+    t = await startLab({ gateways: 1, weights: [3, 1] });
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('finds every netfilter piece built in, sends nothing mutating and exits 0', async () => {
+    const { result, commands } = await t.traced(['check', '-i', t.lab.inventoryPath]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(commands).toHaveLength(1);
+    expect(commands[0]!.mutating).toBe(false);
+    for (const line of ['ok    netfilter:match:statistic', 'ok    netfilter:target:MASQUERADE', 'ok    netfilter:table:nat', 'ok    tool:iptables-restore']) {
+      expect(result.stdout).toContain(line);
+    }
+    expect(result.stdout).toMatch(/fix\s+sysctl:net\.ipv4\.conf\.wan1\.rp_filter\s+net\.ipv4\.conf\.wan1\.rp_filter is 0; the plan sets 2/);
+    expect(result.stdout).toMatch(/warn\s+tool:init\s+no systemd/);
+    expect(result.stdout).toMatch(/gw1: \d+ ok, 1 warn, 2 fix, 0 fail/);
+  });
+
+  it('warns about rules in the legacy backend and fails a link that is down', async () => {
+    await t.gw(['iptables-legacy', '-t', 'filter', '-A', 'INPUT', '-s', '192.0.2.250', '-j', 'ACCEPT']);
+    await t.gw(['ip', 'link', 'set', 'wan2', 'down']);
+    try {
+      const { code, byId } = await checks();
+      expect(code).toBe(1);
+      expect(byId.get('tool:iptables-backend')).toMatchObject({ status: 'warn', message: expect.stringContaining('1 rule(s) exist in the legacy backend') });
+      expect(byId.get('interface:wan2')).toMatchObject({ status: 'fail', message: 'link isp2: interface wan2 is down' });
+      expect(byId.get('nexthop:isp1')?.status).toBe('ok');
+    } finally {
+      await t.gw(['ip', 'link', 'set', 'wan2', 'up']);
+      await t.gw(['iptables-legacy', '-t', 'filter', '-D', 'INPUT', '-s', '192.0.2.250', '-j', 'ACCEPT']);
+    }
+  });
+
+  it('failover: condition on a kernel without xtables-addons fails with what to install and the fallback', async () => {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const inventory = readFileSync(t.lab.inventoryPath, 'utf8');
+    const forced = `${t.work}/condition.yml`;
+    writeFileSync(forced, inventory.replace(/^(\s+)lan:/m, '$1failover: condition\n$1lan:'));
+    const result = await t.cli(['check', '-i', forced, '--json']);
+    expect(result.code, result.stderr).toBe(1);
+    const condition = (JSON.parse(result.stdout).results[0].checks as Check[]).find((c) => c.id === 'netfilter:match:condition');
+    expect(condition).toMatchObject({ status: 'fail' });
+    expect(condition!.remedy).toMatch(/xtables-addons-dkms.*chain-swap/);
+    expect((await checks()).code).toBe(0);
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * A hostile or broken gateway: its facts output is truncated, huge or crafted. Whatever it says must
+ * not turn into rules or commands lbprov sends. The base is real output of the facts script on a lab
+ * gateway after `up` (test/fixtures/facts/, recorded with marker f00dfacts0000001), mutated.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { RemoteError } from '../../src/errors.js';
+import { parseInventoryText } from '../../src/inventory/index.js';
+import { buildFactsScript, parseFacts } from '../../src/facts/gather.js';
+import { factsRequestFor, renderDesiredState } from '../../src/render/desired.js';
+import { loadPlaybook } from '../../src/render/playbook.js';
+import { loadTemplateSet } from '../../src/render/templates.js';
+import { diffResources } from '../../src/diff/diff.js';
+import { planSteps } from '../../src/apply/steps.js';
+import { buildApplyScript } from '../../src/apply/script.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const FIXTURES = join(ROOT, 'test/fixtures/facts');
+const MARKER = 'f00dfacts0000001';
+const REAL = readFileSync(join(FIXTURES, 'lab-gateway-after-up.out'), 'utf8');
+const gw = parseInventoryText(readFileSync(join(FIXTURES, 'lab-gateway-inventory.yml'), 'utf8'), 'lab.yml').gateways[0]!;
+const playbook = loadPlaybook(join(ROOT, 'playbooks/balancer.yml'));
+const templates = loadTemplateSet(playbook.templatesDir);
+const request = factsRequestFor(gw, playbook, templates);
+
+/** The body of section `name`. */
+function sectionBody(output: string, name: string): string {
+  const m = new RegExp(`^@@${MARKER} begin ${name}\\n([\\s\\S]*?)\\n@@${MARKER} end ${name} \\d+$`, 'm').exec(output);
+  if (!m) throw new Error(`fixture has no section ${name}`);
+  return m[1]!;
+}
+
+function withSection(output: string, name: string, body: string): string {
+  const old = sectionBody(output, name);
+  const at = output.indexOf(`@@${MARKER} begin ${name}\n`) + `@@${MARKER} begin ${name}\n`.length;
+  return output.slice(0, at) + body + output.slice(at + old.length);
+}
+
+function editJsonSection(output: string, name: string, edit: (entries: Record<string, unknown>[]) => void): string {
+  const entries = JSON.parse(sectionBody(output, name)) as Record<string, unknown>[];
+  edit(entries);
+  return withSection(output, name, JSON.stringify(entries));
+}
+
+/** Base64 words in a script, decoded: payloads travel that way, so crafted text could hide there. */
+function decodedPayloads(script: string): string {
+  return [...script.matchAll(/printf '%s' '?([A-Za-z0-9+/=]+)'? \| base64 -d/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+}
+
+interface Outcome {
+  /** Everything lbprov would send or act on: plan changes, forward commands and payloads. */
+  forward: string;
+  /** Undo commands: they restore the gateway's previous state, so they may repeat what it reported. */
+  undo: string;
+  error?: unknown;
+}
+
+/** facts -> desired -> plan -> apply script, exactly as plan/up do it; or the error that stops it. */
+function pipeline(output: string): Outcome {
+  try {
+    const facts = parseFacts('gw1', output, MARKER, request);
+    const desired = renderDesiredState(gw, playbook, templates, facts);
+    const changes = diffResources(desired, facts.owned);
+    const steps = planSteps(changes);
+    const forwardCommands = steps.map((s) => `${s.command}\n${s.recover ?? ''}`).join('\n');
+    const verify = buildFactsScript(request, MARKER);
+    const script = buildApplyScript(steps.map((s) => ({ ...s, undo: 'true' })), verify.script, MARKER).script;
+    return {
+      forward: [JSON.stringify(desired), JSON.stringify(changes.map((c) => c.after)), script, decodedPayloads(script), forwardCommands, decodedPayloads(forwardCommands)].join('\n'),
+      undo: steps.map((s) => `${s.undo}\n${decodedPayloads(s.undo)}`).join('\n'),
+    };
+  } catch (error) {
+    return { forward: '', undo: '', error };
+  }
+}
+
+/** Refused with a typed, one-line error, or planned with none of `crafted` in what would be sent. */
+function expectContained(outcome: Outcome, crafted: string[]): void {
+  if (outcome.error !== undefined) {
+    expect(outcome.error).toBeInstanceOf(RemoteError);
+    expect((outcome.error as Error).message).not.toMatch(/\n/);
+    return;
+  }
+  for (const text of crafted) expect(outcome.forward).not.toContain(text);
+}
+
+describe('facts from a hostile gateway', () => {
+  it('the recorded output plans cleanly (the base the mutations start from)', () => {
+    const outcome = pipeline(REAL);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.forward).toContain('LBPROV_PRE');
+  });
+
+  it('an interface called "wan1\\n-A PREROUTING ..." is dropped, not parsed into a rule', () => {
+    const crafted = 'wan1\n-A PREROUTING -j PWNED';
+    const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+      const wan1 = entries.find((e) => e['ifname'] === 'wan1')!;
+      entries.push({ ...wan1, ifindex: 999, ifname: crafted });
+    });
+    const facts = parseFacts('gw1', output, MARKER, request);
+    expect(facts.interfaces.map((i) => i.name)).not.toContain(crafted);
+    expect(facts.warnings.join('\n')).not.toContain('\n-A PREROUTING');
+    expectContained(pipeline(output), ['PWNED']);
+  });
+
+  it('the link interface itself renamed with an injection makes the link lose its address, not gain a rule', () => {
+    const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+      entries.find((e) => e['ifname'] === 'wan1')!['ifname'] = 'wan1\n-A PREROUTING -j PWNED';
+    });
+    const outcome = pipeline(output);
+    expect(outcome.error).toBeInstanceOf(RemoteError);
+    expect((outcome.error as Error).message).toMatch(/interface wan1 has no IPv4 address/);
+  });
+
+  for (const address of ['203.0.113.10; reboot', '203.0.113.10\nrule flush', '$(reboot)', '203.0.113.10 table main', '999.1.1.1']) {
+    it(`a link address of ${JSON.stringify(address)} never reaches a rule`, () => {
+      const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+        const wan1 = entries.find((e) => e['ifname'] === 'wan1')!;
+        for (const info of wan1['addr_info'] as { family: string; local: string }[]) if (info.family === 'inet') info.local = address;
+      });
+      expectContained(pipeline(output), [address, 'reboot', 'flush']);
+    });
+  }
+
+  it('an ip rule in lbprov\'s range with a crafted interface is refused, not deleted through ip -batch', () => {
+    const output = editJsonSection(REAL, 'ip-rule', (entries) => {
+      entries.push({ priority: 150, src: 'all', iif: 'wan1\nrule flush', table: '101' });
+    });
+    expectContained(pipeline(output), ['flush']);
+    const undo = pipeline(output).undo;
+    expect(undo).not.toContain('rule flush');
+  });
+
+  it('a route in an lbprov table with a crafted device is refused', () => {
+    const output = editJsonSection(REAL, 'ip-route', (entries) => {
+      entries.push({ type: 'unicast', dst: '192.0.2.0/24', gateway: '198.51.100.33', dev: 'wan1\nroute flush table main', table: '101', flags: [] });
+    });
+    const outcome = pipeline(output);
+    expectContained(outcome, ['flush']);
+    expect(outcome.undo).not.toContain('route flush');
+  });
+
+  it('a crafted rule in an lbprov chain is replaced by the desired chain; its text appears only in the undo payload', () => {
+    const crafted = '-A LBPROV_PRE -m comment --comment "PWNED; reboot" -j ACCEPT';
+    const output = withSection(REAL, 'iptables-mangle', sectionBody(REAL, 'iptables-mangle').replace('COMMIT', `${crafted}\nCOMMIT`));
+    const outcome = pipeline(output);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.forward).not.toContain('PWNED');
+    // Rollback re-declares the chain as the gateway had it: data for iptables-restore, never a shell word.
+    expect(outcome.undo).toContain('PWNED');
+    expect(outcome.undo.split('\n').filter((l) => l.includes('PWNED')).every((l) => l.startsWith('-A LBPROV_PRE '))).toBe(true);
+  });
+
+  it('forged section markers inside a section body do not override what the real section says', () => {
+    // The gateway sees the script, marker included: it can forge a whole section.
+    const forgedRules = `*nat\n:LBPROV_NAT - [0:0]\n-A POSTROUTING -j LBPROV_NAT\n-A LBPROV_NAT -j PWNED\nCOMMIT`;
+    const forged = `\n@@${MARKER} end kernel 0\n@@${MARKER} begin iptables-nat\n${forgedRules}\n@@${MARKER} end iptables-nat 0`;
+    const output = withSection(REAL, 'kernel', `${sectionBody(REAL, 'kernel')}${forged}`);
+    expectContained(pipeline(output), ['PWNED']);
+  });
+
+  it('file facts outside lbprov\'s paths are ignored, and paths climbing out with .. are never removed', () => {
+    const content = Buffer.from('PWNED').toString('base64');
+    const files = sectionBody(REAL, 'files');
+    for (const path of ['/etc/passwd', '/etc/lbprov/../../etc/shadow', '/etc/lbprov/x y', '/var/lib/lbprov/$(reboot)']) {
+      const output = withSection(REAL, 'files', `${files}\nF 644 ${path}\n${content}`);
+      const facts = parseFacts('gw1', output, MARKER, request);
+      expect(facts.owned.filter((r) => r.kind === 'file').map((r) => (r as { path: string }).path)).not.toContain(path);
+      expectContained(pipeline(output), [path, 'shadow', 'passwd', 'reboot']);
+    }
+  });
+
+  it('a crafted sysctl value is overwritten with the desired one, quoted in the undo', () => {
+    const output = withSection(REAL, 'sysctl', sectionBody(REAL, 'sysctl').replace('net.ipv4.ip_forward=1', "net.ipv4.ip_forward=1'; reboot; '"));
+    const outcome = pipeline(output);
+    expectContained(outcome, ['reboot']);
+    if (!outcome.error) expect(outcome.undo).toContain(`'1'\\''; reboot; '\\'''`);
+  });
+
+  it('monitor state with crafted values is dropped', () => {
+    const output = withSection(REAL, 'monitor', 'link.isp1=down; reboot\nlink.isp2=$(reboot)\nbalanced=isp1`reboot`');
+    const facts = parseFacts('gw1', output, MARKER, request);
+    expect(Object.values(facts.monitor.state).join(' ')).not.toMatch(/reboot/);
+    expectContained(pipeline(output), ['reboot']);
+  });
+
+  it('truncated output anywhere is refused as facts, never planned from half a state', () => {
+    const cuts = [0, 100, REAL.indexOf('begin ip-rule'), REAL.indexOf('COMMIT'), REAL.indexOf('begin files') + 40, REAL.length - 30, REAL.length / 2];
+    for (const cut of cuts) {
+      const outcome = pipeline(REAL.slice(0, Math.floor(cut)));
+      expect(outcome.error, `cut at ${cut}`).toBeInstanceOf(RemoteError);
+      expect((outcome.error as RemoteError).reason).toBe('facts');
+    }
+  });
+
+  it('huge output is refused quickly instead of exhausting memory or time', () => {
+    const huge = [{ ifindex: 1, ifname: 'lo', addr_info: [] }, ...Array.from({ length: 200_000 }, (_, i) => ({ ifindex: i + 2, ifname: `x${i}`, addr_info: [{ family: 'inet', local: '192.0.2.1', prefixlen: 32 }] }))];
+    const started = performance.now();
+    const outcome = pipeline(withSection(REAL, 'ip-addr', JSON.stringify(huge)));
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(outcome.error).toBeInstanceOf(RemoteError);
+
+    const junk = withSection(REAL, 'iptables-nat', `*nat\n${'-A PREROUTING -j ACCEPT\n'.repeat(300_000)}COMMIT`);
+    const t0 = performance.now();
+    const second = pipeline(junk);
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expectContained(second, ['-A PREROUTING -j ACCEPT']);
+  });
+});
