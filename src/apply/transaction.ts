@@ -140,6 +140,8 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
     'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `t=${dir}`,
     'mkdir -p "$t" || exit 91',
+    // Keep the last 20 transactions for post-mortems.
+    `ls -1dt ${TXN_ROOT}/*/ 2>/dev/null | tail -n +21 | while read -r old; do rm -rf "$old"; done`,
     `printf '%s' ${shellQuote(b64(applyFile))} | base64 -d > "$t/apply.sh"`,
     `printf '%s' ${shellQuote(b64(buildUndoScript(opts.steps)))} | base64 -d > "$t/undo.sh"`,
     `printf '%s' ${shellQuote(b64(timer))} | base64 -d > "$t/timer.sh"`,

@@ -15,6 +15,8 @@ export function coloursFor(stream: NodeJS.WriteStream): Colours {
 }
 
 const SIGN = { create: '+', update: '~', delete: '-' } as const;
+const LONG_FILE = 40;
+const FILE_HEAD = 12;
 
 export function formatChange(change: ResourceChange, c: Colours): string[] {
   const colour = change.action === 'create' ? c.green : change.action === 'delete' ? c.red : c.yellow;
@@ -23,7 +25,11 @@ export function formatChange(change: ResourceChange, c: Colours): string[] {
   const after = change.after ? resourceLines(change.after) : [];
   const body: string[] = [];
   if (change.action !== 'update') {
-    for (const line of change.action === 'create' ? after : before) body.push(colour(`      ${SIGN[change.action]} ${line}`));
+    const lines = change.action === 'create' ? after : before;
+    // A whole new script is read in an editor, not in a plan: show its head and its size.
+    const shown = change.kind === 'file' && lines.length > LONG_FILE ? lines.slice(0, FILE_HEAD) : lines;
+    for (const line of shown) body.push(colour(`      ${SIGN[change.action]} ${line}`));
+    if (shown.length < lines.length) body.push(c.dim(`      … ${lines.length - shown.length} more lines (plan --json has them all)`));
   } else {
     const patch = structuredPatch('current', 'desired', before.join('\n') + '\n', after.join('\n') + '\n', '', '', { context: 2 });
     for (const hunk of patch.hunks) {

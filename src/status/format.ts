@@ -29,6 +29,10 @@ export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.fl
     const connections = l.connections === null ? 'connections unknown' : `${l.connections} connection${l.connections === 1 ? '' : 's'}`;
     lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}`);
   }
+  for (const a of s.audit) {
+    const changes = a.changes === null ? '' : ` ${a.changes} change${a.changes === 1 ? '' : 's'}`;
+    lines.push(c.dim(`  ${a.time}  ${a.result.padEnd(11)}${changes}  by ${a.by || '?'}${a.from ? ` from ${a.from}` : ''}  run ${a.run || '?'}`));
+  }
   for (const e of s.errors) lines.push(c.red(`  error: ${e}`));
   for (const w of s.warnings) lines.push(c.yellow(`  warning: ${w}`));
   return lines.join('\n');

@@ -8,6 +8,7 @@ import { hex, linkMark } from '../render/view-model.js';
 import { MONITOR_RUN_DIR } from '../facts/gather.js';
 import { serviceScriptPath } from '../apply/steps.js';
 import { shellQuote } from '../ssh/quote.js';
+import { AUDIT_LOG } from '../apply/transaction.js';
 
 export interface LinkStatus {
   name: string;
@@ -39,10 +40,44 @@ export interface GatewayStatus {
   /** Seconds since the monitor last wrote its state, on the gateway's clock. */
   age: number | null;
   links: LinkStatus[];
+  /** The last applies, confirms and reverts recorded on the gateway, oldest first. */
+  audit: AuditRecord[];
   /** Problems worth an exit code 1: a deployed monitor that is not running. */
   errors: string[];
   /** Oddities that are not errors (no monitor deployed, a state file that stopped moving). */
   warnings: string[];
+}
+
+export interface AuditRecord {
+  time: string;
+  result: string;
+  by: string;
+  from: string;
+  run: string;
+  changes: number | null;
+}
+
+/** Audit lines come from the gateway: only well-formed records with plain fields are kept. */
+export function parseAuditLines(body: string): AuditRecord[] {
+  const records: AuditRecord[] = [];
+  for (const line of body.split('\n')) {
+    try {
+      const r = JSON.parse(line) as { time?: unknown; result?: unknown; from?: unknown; record?: { by?: unknown; run?: unknown; changes?: unknown } };
+      const text = (v: unknown) => (typeof v === 'string' && /^[A-Za-z0-9@._:+-]{0,80}$/.test(v) ? v : '');
+      if (!text(r.time) || !text(r.result)) continue;
+      records.push({
+        time: text(r.time),
+        result: text(r.result),
+        by: text(r.record?.by),
+        from: text(r.from),
+        run: text(r.record?.run),
+        changes: Array.isArray(r.record?.changes) ? r.record.changes.length : null,
+      });
+    } catch {
+      // not a record
+    }
+  }
+  return records;
 }
 
 export interface StatusScript {
@@ -50,7 +85,8 @@ export interface StatusScript {
   script: string;
 }
 
-const SECTIONS = ['state', 'service', 'conntrack'] as const;
+const SECTIONS = ['state', 'service', 'conntrack', 'audit'] as const;
+const AUDIT_RECORDS = 5;
 
 /** Counts with conntrack when it is installed, else from /proc/net/nf_conntrack (mark under the mask, in awk arithmetic). */
 function connectionCountScript(gw: GatewaySpec): string {
@@ -90,6 +126,8 @@ export function buildStatusScript(gw: GatewaySpec, marker = randomBytes(8).toStr
     'echo "now=$(date +%s)"',
     `echo "@@${marker} conntrack"`,
     connectionCountScript(gw),
+    `echo "@@${marker} audit"`,
+    `tail -n ${AUDIT_RECORDS} ${AUDIT_LOG} 2>/dev/null`,
     `echo "@@${marker} end"`,
   ];
   return { marker, script: lines.join('\n') + '\n' };
@@ -156,6 +194,7 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
     updated,
     age,
     links,
+    audit: parseAuditLines(bodies.get('audit')!),
     errors,
     warnings,
   };

@@ -153,12 +153,15 @@ describe('facts from a hostile gateway', () => {
     expect(outcome.undo.split('\n').filter((l) => l.includes('PWNED')).every((l) => l.startsWith('-A LBPROV_PRE '))).toBe(true);
   });
 
-  it('forged section markers inside a section body do not override what the real section says', () => {
-    // The gateway sees the script, marker included: it can forge a whole section.
+  it('forged section markers are refused as garbled output, wherever they are', () => {
+    // The gateway sees the script, marker included: it can try to forge a whole section.
     const forgedRules = `*nat\n:LBPROV_NAT - [0:0]\n-A POSTROUTING -j LBPROV_NAT\n-A LBPROV_NAT -j PWNED\nCOMMIT`;
-    const forged = `\n@@${MARKER} end kernel 0\n@@${MARKER} begin iptables-nat\n${forgedRules}\n@@${MARKER} end iptables-nat 0`;
-    const output = withSection(REAL, 'kernel', `${sectionBody(REAL, 'kernel')}${forged}`);
-    expectContained(pipeline(output), ['PWNED']);
+    for (const [carrier, closes] of [['kernel', true], ['monitor', true], ['monitor', false]] as const) {
+      const forged = `${closes ? `\n@@${MARKER} end ${carrier} 0` : ''}\n@@${MARKER} begin iptables-nat\n${forgedRules}\n@@${MARKER} end iptables-nat 0`;
+      const outcome = pipeline(withSection(REAL, carrier, `${sectionBody(REAL, carrier)}${forged}`));
+      expect(outcome.error, `forged in ${carrier}`).toBeInstanceOf(RemoteError);
+      expect((outcome.error as RemoteError).reason).toBe('facts');
+    }
   });
 
   it('file facts outside lbprov\'s paths are ignored, and paths climbing out with .. are never removed', () => {
@@ -187,7 +190,8 @@ describe('facts from a hostile gateway', () => {
   });
 
   it('truncated output anywhere is refused as facts, never planned from half a state', () => {
-    const cuts = [0, 100, REAL.indexOf('begin ip-rule'), REAL.indexOf('COMMIT'), REAL.indexOf('begin files') + 40, REAL.length - 30, REAL.length / 2];
+    // Cuts inside sections, and exactly between two (where every section present looks complete).
+    const cuts = [0, 100, REAL.indexOf('COMMIT'), REAL.indexOf('begin files') + 40, REAL.length / 2, REAL.length - 30, REAL.lastIndexOf(`@@${MARKER} begin service-monitor`), REAL.lastIndexOf(`@@${MARKER} done`)];
     for (const cut of cuts) {
       const outcome = pipeline(REAL.slice(0, Math.floor(cut)));
       expect(outcome.error, `cut at ${cut}`).toBeInstanceOf(RemoteError);

@@ -11,10 +11,17 @@ function gateway(): GatewaySpec {
   return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
 }
 
-const output = (marker: string, state: string[], service: string[], counts: string[]) =>
-  [`@@${marker} state`, ...state, `@@${marker} service`, ...service, `@@${marker} conntrack`, ...counts, `@@${marker} end`, ''].join('\n');
+const output = (marker: string, state: string[], service: string[], counts: string[], audit: string[] = []) =>
+  [`@@${marker} state`, ...state, `@@${marker} service`, ...service, `@@${marker} conntrack`, ...counts, `@@${marker} audit`, ...audit, `@@${marker} end`, ''].join('\n');
 
 describe('parseStatusOutput', () => {
+  it('keeps well-formed audit records and drops crafted ones', () => {
+    const good = JSON.stringify({ time: '2026-11-26T22:00:00Z', from: '192.0.2.0', result: 'confirmed', record: { run: 'abc123', by: 'root@ctl', changes: ['create a', 'update b'] } });
+    const crafted = JSON.stringify({ time: '2026\n-A PREROUTING', result: 'applied', record: {} });
+    const s = parseStatusOutput(gateway(), output('m9', [], ['deployed=1', 'running=0'], [], [good, crafted, 'not json']), 'm9');
+    expect(s.audit).toEqual([{ time: '2026-11-26T22:00:00Z', result: 'confirmed', by: 'root@ctl', from: '192.0.2.0', run: 'abc123', changes: 2 }]);
+  });
+
   const state = [
     'mechanism=chain-swap',
     'all_down=0',
