@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { labDown, labUp } from '../lab/index.js';
+import { countConnections, labDown, labUp, loadLab } from '../lab/index.js';
 import { InputError } from '../errors.js';
 import { EXIT_OK } from './output.js';
 
@@ -44,4 +44,27 @@ export async function labDownCommand(opts: LabDownOptions): Promise<number> {
   const removed = await labDown(resolve(opts.dir, 'state.json'));
   process.stdout.write(removed ? 'lab down: removed\n' : `lab down: no lab in ${opts.dir}\n`);
   return EXIT_OK;
+}
+
+export interface LabTrafficOptions {
+  dir: string;
+  gateway: string;
+  connections: string;
+}
+
+/** Opens new TCP connections from a lab gateway's LAN client and shows which link each left by. */
+export async function labTrafficCommand(opts: LabTrafficOptions): Promise<number> {
+  const lab = loadLab(resolve(opts.dir, 'state.json'));
+  const n = positiveInteger(opts.connections, '--connections');
+  const counts = await countConnections(lab, opts.gateway, n);
+  const gw = lab.gateway(opts.gateway);
+  process.stdout.write(`${n} new connections from ${gw.name}'s LAN client in ${counts.elapsedMs} ms, by the source address the server saw:\n`);
+  for (const link of gw.links) {
+    const got = counts.byLink[link.name] ?? 0;
+    process.stdout.write(`  ${link.name.padEnd(6)} ${link.gatewayAddress.padEnd(15)} weight ${String(link.weight).padEnd(3)} ${String(got).padStart(6)}  ${((100 * got) / n).toFixed(1)}%\n`);
+  }
+  if (counts.unmatched > 0) process.stdout.write(`  other addresses: ${counts.unmatched}\n`);
+  const failed = Object.entries(counts.errors);
+  if (failed.length > 0) process.stdout.write(`  failed: ${failed.map(([code, k]) => `${code} ${k}`).join(', ')}\n`);
+  return failed.length > 0 ? 1 : EXIT_OK;
 }

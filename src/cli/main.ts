@@ -3,13 +3,13 @@
 import { Command, Option } from 'commander';
 import type { PlanOptions } from './plan.js';
 import type { UpOptions } from './up.js';
-import type { LabDownOptions, LabUpOptions } from './lab.js';
+import type { LabDownOptions, LabTrafficOptions, LabUpOptions } from './lab.js';
 import { planCommand } from './plan.js';
 import { upCommand } from './up.js';
 import { statusCommand, type StatusOptions } from './status.js';
 import { checkCommand, type CheckOptions } from './check.js';
 import { downCommand, type DownOptions } from './down.js';
-import { labDownCommand, labUpCommand } from './lab.js';
+import { labDownCommand, labTrafficCommand, labUpCommand } from './lab.js';
 import { reportFatal } from './output.js';
 
 const program = new Command()
@@ -76,6 +76,15 @@ lab
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {
     process.exitCode = await labUpCommand(opts);
+  });
+lab
+  .command('traffic')
+  .description("open new TCP connections from a lab gateway's LAN client and count them per link")
+  .option('--dir <path>', 'lab folder', '.lab')
+  .option('--gateway <name>', 'lab gateway', 'gw1')
+  .option('-n, --connections <n>', 'connections to open', '400')
+  .action(async (opts: LabTrafficOptions) => {
+    process.exitCode = await labTrafficCommand(opts);
   });
 lab
   .command('down')
