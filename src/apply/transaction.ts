@@ -95,6 +95,8 @@ function auditFunction(record: object): string {
   ].join('\n');
 }
 
+const REVERT = 'if sh "$t/undo.sh" > "$t/undo.out" 2>&1; then echo reverted > "$t/result"; audit reverted; else echo revert-failed > "$t/result"; audit revert-failed; fi';
+
 export interface TransactionOptions {
   id: RunIdentity;
   steps: readonly ApplyStep[];
@@ -123,7 +125,7 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
     'while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$t/decided" ]; do sleep 0.2; done',
     // mkdir decides atomically between this timer and a late confirm.
     'if mkdir "$t/decided" 2>/dev/null; then',
-    '  if sh "$t/undo.sh" > "$t/undo.out" 2>&1; then echo reverted > "$t/result"; audit reverted; else echo revert-failed > "$t/result"; audit revert-failed; fi',
+    `  ${REVERT}`,
     `  ${releaseLockScript(id)}`,
     'fi',
   ].join('\n');
@@ -154,33 +156,32 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
   return { marker: apply.marker, script: script + '\n' };
 }
 
-/** Run on the new connection once the controller has verified the state. */
-export function confirmScript(id: RunIdentity): string {
-  return [
-    'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
-    `t=${txnDir(id)}`,
-    auditFunction({ run: id.run, by: id.controller }),
-    'if mkdir "$t/decided" 2>/dev/null; then',
-    '  kill "$(cat "$t/timer.pid" 2>/dev/null)" 2>/dev/null; echo confirmed > "$t/result"; audit confirmed',
-    `  ${releaseLockScript(id)}`,
-    'fi',
-    'cat "$t/result" 2>/dev/null',
-  ].join('\n');
-}
-
-/** Reverts now (the state after apply did not match the plan). */
-export function revertNowScript(id: RunIdentity): string {
+/**
+ * The controller's decision on a pending transaction. mkdir makes the timer
+ * and the controller agree on who decides; the loser changes nothing.
+ */
+function decisionScript(id: RunIdentity, action: string): string {
   return [
     'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `t=${txnDir(id)}`,
     auditFunction({ run: id.run, by: id.controller }),
     'if mkdir "$t/decided" 2>/dev/null; then',
     '  kill "$(cat "$t/timer.pid" 2>/dev/null)" 2>/dev/null',
-    '  if sh "$t/undo.sh" > "$t/undo.out" 2>&1; then echo reverted > "$t/result"; audit reverted; else echo revert-failed > "$t/result"; audit revert-failed; fi',
+    `  ${action}`,
     `  ${releaseLockScript(id)}`,
     'fi',
     'cat "$t/result" 2>/dev/null',
   ].join('\n');
+}
+
+/** Run on the new connection once the controller has verified the state. */
+export function confirmScript(id: RunIdentity): string {
+  return decisionScript(id, 'echo confirmed > "$t/result"; audit confirmed');
+}
+
+/** Reverts now (the state after apply did not match the plan). */
+export function revertNowScript(id: RunIdentity): string {
+  return decisionScript(id, REVERT);
 }
 
 /** What became of a transaction, read after the controller lost the gateway for a while. */

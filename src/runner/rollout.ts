@@ -45,6 +45,15 @@ export function parseMaxFail(text: string): FailThreshold {
   return { kind: 'count', value };
 }
 
+/** Parses `--pause-between` seconds (fractions allowed, at most a day) into milliseconds. */
+export function parsePauseBetween(text: string): number {
+  const seconds = Number(text);
+  if (text.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || seconds > 86_400) {
+    throw new InputError('--pause-between', text, 'expected seconds between 0 and 86400');
+  }
+  return Math.round(seconds * 1000);
+}
+
 /** Gateways a size stands for: percentages of the whole selection round down, but never below 1. */
 export function waveSizeOf(size: WaveSize, total: number): number {
   return size.kind === 'count' ? size.value : Math.max(1, Math.floor((total * size.value) / 100));

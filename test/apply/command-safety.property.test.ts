@@ -94,13 +94,11 @@ describe('command builders over arbitrary valid inventories', () => {
         // Each command on its own line of one script: one sh -n per run instead of one per command.
         shellParses(commands.map((c) => `( ${c}\n)`).join('\n'));
         for (const command of commands) {
-          {
-            for (const { tool, text: payload } of payloads(command)) {
-              const lines = payload.split('\n').filter((l) => l !== '');
-              if (tool === 'ip') for (const line of lines) expect(line).toMatch(/^(route (replace|del)|rule (add|del)) [A-Za-z0-9 ._/:@-]+$/);
-              if (tool === 'iptables-restore') {
-                for (const line of lines) expect(line).toMatch(/^(\*(mangle|nat)|:LBPROV_[A-Z0-9_]+ - \[0:0\]|-[AIDFX] [A-Z_0-9]+( .*)?|COMMIT)$/);
-              }
+          for (const { tool, text: payload } of payloads(command)) {
+            const lines = payload.split('\n').filter((l) => l !== '');
+            if (tool === 'ip') for (const line of lines) expect(line).toMatch(/^(route (replace|del)|rule (add|del)) [A-Za-z0-9 ._/:@-]+$/);
+            if (tool === 'iptables-restore') {
+              for (const line of lines) expect(line).toMatch(/^(\*(mangle|nat)|:LBPROV_[A-Z0-9_]+ - \[0:0\]|-[AIDFX] [A-Z_0-9]+( .*)?|COMMIT)$/);
             }
           }
         }

@@ -4,6 +4,7 @@ import { InputError, RemoteError } from '../../src/errors.js';
 import type { HostResult, HostStatus } from '../../src/runner/fleet.js';
 import {
   parseMaxFail,
+  parsePauseBetween,
   parseSerial,
   planWaves,
   runRollout,
@@ -38,6 +39,14 @@ describe('parseMaxFail', () => {
   });
   it.each(['', '101%', '-1', '1.5', 'x'])('rejects %j', (text) => {
     expect(() => parseMaxFail(text)).toThrow(/--max-fail/);
+  });
+});
+
+describe('parsePauseBetween', () => {
+  it('reads seconds into milliseconds and rejects the rest', () => {
+    expect(parsePauseBetween('30')).toBe(30_000);
+    expect(parsePauseBetween('0.25')).toBe(250);
+    for (const bad of ['', '-1', 'x', '86401', 'Infinity']) expect(() => parsePauseBetween(bad)).toThrow(/--pause-between/);
   });
 });
 
