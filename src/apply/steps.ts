@@ -86,12 +86,10 @@ export function firewallPayload(table: string, changes: readonly ResourceChange[
     if (c.before) lines.push(`-D ${(c.before as JumpResource).chain} ${(c.before as JumpResource).rule}`);
     if (c.after) lines.push(`-I ${(c.after as JumpResource).chain} 1 ${(c.after as JumpResource).rule}`);
   }
-  for (const c of chains) {
-    if (!c.after) {
-      const name = (c.before as ChainResource).chain;
-      lines.push(`-F ${name}`, `-X ${name}`);
-    }
-  }
+  // Every removed chain is emptied before any is deleted: one may still jump to another.
+  const removed = chains.filter((c) => !c.after).map((c) => (c.before as ChainResource).chain);
+  for (const name of removed) lines.push(`-F ${name}`);
+  for (const name of removed) lines.push(`-X ${name}`);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@ import type { GatewaySpec, Inventory } from '../model/inventory.js';
 import { loadInventory, selectGateways } from '../inventory/index.js';
 import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
 import { loadTemplateSet } from '../render/templates.js';
+import { buildBalancerView } from '../render/view-model.js';
 import { traceFromEnv } from '../ssh/trace.js';
 import type { RunContext } from '../runner/gateway.js';
 import { newRunIdentity } from '../apply/transaction.js';
@@ -28,6 +29,12 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
   const gateways = selectGateways(inventory, opts.limit);
   const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
   const templates = loadTemplateSet(playbook.templatesDir);
+  // Every template renders for every selected gateway before any connection: a missing variable is
+  // an input error naming file:line, never a failure half-way through a fleet.
+  for (const gw of gateways) {
+    const view = buildBalancerView(gw, null);
+    for (const entry of playbook.resources) if ('template' in entry) templates.render(entry.template, view);
+  }
   const forks = Number(opts.forks);
   const lockWaitS = Number(opts.lockTimeout ?? 30);
   return {

@@ -4,10 +4,8 @@
  * like any other (desired: only the recorded settings), applied through the
  * same path as `up`.
  */
-import { createInterface } from 'node:readline/promises';
 import type { GatewaySpec } from '../model/inventory.js';
-import type { HostPlan, ResourceChange } from '../model/plan.js';
-import type { ChainResource } from '../model/resources.js';
+import type { HostPlan } from '../model/plan.js';
 import { applyPlan, connect, readFacts, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
 import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
 import { factsRequestFor } from '../render/desired.js';
@@ -17,9 +15,9 @@ import { diffResources } from '../diff/diff.js';
 import { shellQuote } from '../ssh/quote.js';
 import { coloursFor, formatHostPlan } from '../report/plan-text.js';
 import { formatRecap } from '../report/recap.js';
-import { LbprovError, RemoteError } from '../errors.js';
+import { RemoteError } from '../errors.js';
 import { loadCommon, type CommonOptions } from './context.js';
-import { EXIT_CHANGES, EXIT_ERROR, EXIT_OK, progress } from './output.js';
+import { askToProceed, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, progress } from './output.js';
 
 export interface DownOptions extends CommonOptions {
   /** Only print what would be removed: exit 2 when something would, 0 when nothing. */
@@ -39,35 +37,12 @@ export async function planRemoval(gw: GatewaySpec, ctx: RunContext, lock: boolea
     if (!facts.owned.some((r) => r.kind === 'file' && r.path === SYSCTL_ORIGINAL_PATH) && facts.owned.some((r) => r.kind === 'file')) {
       notes.push(`no record of the kernel settings before lbprov (${SYSCTL_ORIGINAL_PATH}): they stay as they are`);
     }
-    const plan: HostPlan = { gateway: gw.name, changes: referrersFirst(diffResources(desired, current)), fingerprint: facts.fingerprint, notes };
+    const plan: HostPlan = { gateway: gw.name, changes: diffResources(desired, current), fingerprint: facts.fingerprint, notes };
     return { gateway: gw, session, facts, desired, plan, request, locked: lock };
   } catch (e) {
     await session.close();
     throw e;
   }
-}
-
-/**
- * Chains in the order they can be deleted: one that jumps to another comes first. The apply
- * payload flushes and deletes removed chains one by one, in change order, and a chain
- * something still jumps to cannot be deleted.
- */
-export function referrersFirst(changes: readonly ResourceChange[]): ResourceChange[] {
-  const chainOf = (c: ResourceChange) => (c.kind === 'chain' && c.before ? (c.before as ChainResource) : null);
-  const removed = new Map(changes.filter((c) => chainOf(c) && !c.after).map((c) => [c.id, c]));
-  const ordered: ResourceChange[] = [];
-  const visit = (c: ResourceChange) => {
-    if (!removed.delete(c.id)) return;
-    const chain = chainOf(c)!;
-    // Whatever jumps here is deleted before it.
-    for (const other of [...removed.values()]) {
-      if (chainOf(other)!.rules.some((r) => new RegExp(`(^|\\s)-[jg] ${chain.chain}(\\s|$)`).test(r))) visit(other);
-    }
-    ordered.push(c);
-  };
-  for (const c of changes) if (removed.has(c.id)) visit(c);
-  const chainRemovals = new Set(ordered.map((c) => c.id));
-  return [...changes.filter((c) => !chainRemovals.has(c.id)), ...ordered];
 }
 
 /**
@@ -104,7 +79,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
     }
   }
   try {
-    if (pending.length > 0 && !(await confirmRemoval(opts, pending.length))) {
+    if (pending.length > 0 && !(await askToProceed(`Remove lbprov from ${pending.length} gateway(s)?`, opts.yes))) {
       for (const p of pending) results.set(p.gateway.name, { gateway: p.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 });
     } else if (pending.length > 0) {
       const removing = progress(`removing lbprov from ${pending.length} gateway(s)`, !!opts.json).start();
@@ -133,16 +108,4 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   else process.stdout.write(formatRecap(ordered, c) + '\n');
   if (ordered.some((r) => r.status === 'failed' || r.status === 'unreachable' || r.status === 'not-started')) return EXIT_ERROR;
   return opts.check && ordered.some((r) => r.status === 'changed') ? EXIT_CHANGES : EXIT_OK;
-}
-
-async function confirmRemoval(opts: DownOptions, count: number): Promise<boolean> {
-  if (opts.yes) return true;
-  if (!process.stdin.isTTY) throw new LbprovError('refusing to remove without confirmation: not on a terminal (pass --yes)');
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`Remove lbprov from ${count} gateway(s)? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
 }

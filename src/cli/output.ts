@@ -1,4 +1,5 @@
 /** Where command output goes: results on stdout, progress and errors on stderr. */
+import { createInterface } from 'node:readline/promises';
 import ora, { type Ora } from 'ora';
 import { InputError, LbprovError, RemoteError } from '../errors.js';
 import { coloursFor } from '../report/plan-text.js';
@@ -20,4 +21,16 @@ export function reportFatal(e: unknown): number {
 /** A spinner on a terminal; plain progress lines elsewhere (CI logs). */
 export function progress(text: string, json: boolean): Ora {
   return ora({ text, stream: process.stderr, isEnabled: process.stderr.isTTY && !json, isSilent: json });
+}
+
+/** A yes/no question on the terminal; without a terminal only `yes` (--yes) proceeds. */
+export async function askToProceed(question: string, yes: boolean | undefined): Promise<boolean> {
+  if (yes) return true;
+  if (!process.stdin.isTTY) throw new LbprovError(`refusing to go on without confirmation: not on a terminal (pass --yes)`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
 }

@@ -1,4 +1,3 @@
-import { createInterface } from 'node:readline/promises';
 import type { HostPlan } from '../model/plan.js';
 import { applyPlan, planGateway, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
 import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
@@ -6,9 +5,9 @@ import { describeDrift, loadSavedPlan } from '../runner/saved-plan.js';
 import { appendRunLog } from '../runner/run-log.js';
 import { coloursFor, formatHostPlan } from '../report/plan-text.js';
 import { formatRecap } from '../report/recap.js';
-import { InputError, LbprovError, RemoteError } from '../errors.js';
+import { InputError, RemoteError } from '../errors.js';
 import { loadCommon, type CommonOptions } from './context.js';
-import { EXIT_ERROR, EXIT_OK, progress } from './output.js';
+import { askToProceed, EXIT_ERROR, EXIT_OK, progress } from './output.js';
 
 export interface UpOptions extends CommonOptions {
   yes?: boolean;
@@ -70,7 +69,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
   }
 
   try {
-    if (pending.length > 0 && !(await confirmed(opts, pending.length))) {
+    if (pending.length > 0 && !(await askToProceed(`Apply these changes to ${pending.length} gateway(s)?`, opts.yes))) {
       for (const p of pending) {
         results.set(p.plan.gateway, { gateway: p.plan.gateway, status: 'not-started', plan: p.plan, durationMs: 0 });
       }
@@ -110,18 +109,4 @@ function confirmTimeout(value: string | undefined): number {
   const n = Number(value ?? 60);
   if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InputError('command line', '--confirm-timeout', `expected seconds between 1 and 3600, got ${JSON.stringify(value)}`);
   return n;
-}
-
-async function confirmed(opts: UpOptions, count: number): Promise<boolean> {
-  if (opts.yes) return true;
-  if (!process.stdin.isTTY) {
-    throw new LbprovError('refusing to apply without confirmation: not on a terminal (pass --yes)');
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`Apply these changes to ${count} gateway(s)? [y/N] `);
-    return /^y(es)?$/i.test(answer.trim());
-  } finally {
-    rl.close();
-  }
 }

@@ -19,6 +19,11 @@ const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d
 const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SYSCTL_KEY = /^[a-z0-9_]+(\.[A-Za-z0-9_@/-]+)+$/;
 
+/** Under lbprov's folders, with no empty, `.` or `..` segment that could point it anywhere else. */
+function isOwnedFile(path: string): boolean {
+  return OWNED_FILE.test(path) && path.split('/').slice(1).every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
 /** What the facts script must read besides the fixed sections. */
 export interface FactsRequest {
   sysctlKeys: string[];
@@ -48,7 +53,7 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
     ['ip-route', 'ip -N -j -4 route show table all'],
     ['ip-addr', 'ip -j addr show'],
     ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `printf '%s=' ${shellQuote(k)}; cat ${shellQuote(sysctlPath(k))} 2>/dev/null || echo`).join('; ') || 'true'],
-    ['files', filesScript(request.filePaths.filter((p) => OWNED_FILE.test(p)))],
+    ['files', filesScript(request.filePaths.filter(isOwnedFile))],
     ['modules-loaded', 'cat /proc/modules'],
     ['modules-builtin', 'cat "/lib/modules/$(uname -r)/modules.builtin"'],
     ['modules-available', 'find "/lib/modules/$(uname -r)" -name "*.ko*" 2>/dev/null | sed "s#.*/##; s#\\.ko.*##"; test -d "/lib/modules/$(uname -r)"'],
@@ -66,6 +71,8 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
     'e=$(mktemp) || exit 90',
     'sec() { printf "@@%s begin %s\\n" "$m" "$1"; (eval "$2") </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
     ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
+    // Without this last line the output was cut short, however complete its sections look.
+    'printf "@@%s done\\n" "$m"',
     'rm -f "$e"',
   ];
   return { marker, script: lines.join('\n') + '\n' };
@@ -75,7 +82,7 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
 function serviceScript(name: string): string {
   const base = `${MONITOR_RUN_DIR}/${name}`;
   // kill -0 succeeds on a zombie: read the process state instead.
-  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && grep -q "^State:[[:space:]]*[^Z]" /proc/"$p"/status 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
+  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && grep -q "^State:[[:space:]]*[^Z[:space:]]" /proc/"$p"/status 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
 }
 
 function filesScript(paths: string[]): string {
@@ -118,6 +125,14 @@ export function splitSections(output: string, marker: string): Map<string, Secti
 
 export function parseFacts(host: string, output: string, marker: string, request: FactsRequest): HostFacts {
   const sections = splitSections(output, marker);
+  if (!new RegExp(`^@@${marker} done$`, 'm').test(output)) {
+    throw new RemoteError('facts output is truncated (the script did not get to its end)', { host }, 'facts');
+  }
+  // Every begin must pair with its own end, once: a forged or unterminated marker means garbled output.
+  const begins = output.match(new RegExp(`^@@${marker} begin `, 'gm'))?.length ?? 0;
+  if (begins !== sections.size) {
+    throw new RemoteError(`facts output has ${begins} section starts for ${sections.size} sections (forged or garbled markers)`, { host }, 'facts');
+  }
   const warnings: string[] = [];
   const section = (name: string): Section => {
     const s = sections.get(name);
@@ -205,7 +220,7 @@ function parseFiles(body: string): FileResource[] {
   const lines = body.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const m = /^F ([0-7]{3,4}) (\/\S+)$/.exec(lines[i]!);
-    if (!m || !OWNED_FILE.test(m[2]!)) continue;
+    if (!m || !isOwnedFile(m[2]!)) continue;
     const content = Buffer.from(lines[i + 1] ?? '', 'base64').toString('utf8');
     i++;
     files.set(m[2]!, { kind: 'file', id: `file:${m[2]}`, path: m[2]!, mode: m[1]!.padStart(4, '0'), content });

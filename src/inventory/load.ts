@@ -177,6 +177,7 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
   return {
     name,
     ssh: sshSettings(raw.host, inventory.ssh, raw.ssh),
+    sshExplicit: explicitSshKeys(inventory.ssh, raw.ssh),
     lanInterfaces: [...raw.lan.interfaces],
     links,
     markMask: markMask.value,
@@ -230,6 +231,27 @@ function sshSettings(host: string, inventoryWide: RawSsh | undefined, own: RawSs
   if (merged.identity_file) settings.identityFile = expandHome(merged.identity_file);
   if (merged.proxy_jump) settings.proxyJump = merged.proxy_jump;
   return settings;
+}
+
+const SSH_SETTING_OF: Record<keyof RawSsh, keyof SshSettings> = {
+  user: 'user',
+  port: 'port',
+  identity_file: 'identityFile',
+  known_hosts: 'knownHosts',
+  become: 'become',
+  proxy_jump: 'proxyJump',
+  connect_timeout: 'connectTimeoutMs',
+  command_timeout: 'commandTimeoutMs',
+  keepalive_interval: 'keepaliveIntervalMs',
+};
+
+/** SSH settings the inventory wrote (null included: it clears on purpose); ~/.ssh/config may fill the others. */
+function explicitSshKeys(inventoryWide: RawSsh | undefined, own: RawSsh | undefined): (keyof SshSettings)[] {
+  const written = new Set<keyof SshSettings>(['host']);
+  for (const raw of [inventoryWide, own]) {
+    for (const [key, value] of Object.entries(raw ?? {})) if (value !== undefined) written.add(SSH_SETTING_OF[key as keyof RawSsh]);
+  }
+  return [...written].sort();
 }
 
 /** Number of contiguous set bits starting at the lowest set bit (the mask is validated contiguous). */

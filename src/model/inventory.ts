@@ -42,6 +42,11 @@ export type FailoverMode = 'auto' | 'condition' | 'chain-swap';
 export interface GatewaySpec {
   name: string;
   ssh: SshSettings;
+  /**
+   * The SshSettings keys the inventory set; ~/.ssh/config supplies the others (resolveSshSettings).
+   * Absent: treat every key as set.
+   */
+  sshExplicit?: (keyof SshSettings)[];
   lanInterfaces: string[];
   links: LinkSpec[];
   /** Bits of the packet/conntrack mark lbprov owns. */

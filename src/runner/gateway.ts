@@ -4,12 +4,13 @@
  * transaction that survives a dropped connection, then confirm over a new
  * connection (or let the gateway revert by itself).
  */
-import type { GatewaySpec } from '../model/inventory.js';
+import type { GatewaySpec, SshSettings } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { HostPlan, ResourceChange } from '../model/plan.js';
 import type { Resource } from '../model/resources.js';
 import { RemoteError } from '../errors.js';
 import { openSession, type RemoteSession, type CommandTrace } from '../ssh/session.js';
+import { resolveSshSettings } from '../ssh/ssh-config.js';
 import { buildFactsScript, parseFacts, type FactsRequest } from '../facts/gather.js';
 import { factsRequestFor, renderDesiredState } from '../render/desired.js';
 import type { Playbook } from '../render/playbook.js';
@@ -17,6 +18,7 @@ import type { TemplateSet } from '../render/templates.js';
 import { diffResources, sameResource } from '../diff/diff.js';
 import { planSteps } from '../apply/steps.js';
 import { chooseMechanism } from '../render/failover-view.js';
+import { enforcePrerequisites } from '../checks/index.js';
 import { parseApplyOutput } from '../apply/script.js';
 import {
   EXIT_LOCKED,
@@ -49,8 +51,11 @@ export interface GatewayPlanned {
   locked: boolean;
 }
 
-export function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteSession> {
-  return openSession(gw.name, gw.ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace });
+/** The inventory's SSH settings, with ~/.ssh/config (LBPROV_SSH_CONFIG: another file) filling in what it leaves unset. */
+export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteSession> {
+  const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
+  const ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile: process.env['LBPROV_SSH_CONFIG'] || undefined });
+  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace });
 }
 
 export async function readFacts(session: RemoteSession, gw: GatewaySpec, request: FactsRequest, lock?: { ctx: RunContext }): Promise<HostFacts> {
@@ -77,7 +82,8 @@ function describeOwner(owner: string): string {
 export function planFromFacts(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 'templates'>, facts: HostFacts): { desired: Resource[]; plan: HostPlan } {
   const desired = renderDesiredState(gw, ctx.playbook, ctx.templates, facts);
   const changes = diffResources(desired, facts.owned);
-  const notes = [chooseMechanism(gw, facts).note, ...facts.warnings];
+  // A gateway that lacks what the balancer needs stops here, before anything changes.
+  const notes = [chooseMechanism(gw, facts).note, ...enforcePrerequisites(gw, facts, desired), ...facts.warnings];
   return { desired, plan: { gateway: gw.name, changes, fingerprint: facts.fingerprint, notes } };
 }
 
@@ -98,6 +104,8 @@ export async function planGateway(gw: GatewaySpec, ctx: RunContext, lock = false
 export function unappliedChanges(changes: readonly ResourceChange[], facts: HostFacts): ResourceChange[] {
   const now = new Map(facts.owned.map((r) => [r.id, r]));
   return changes.filter((c) => {
+    // Loaded modules are kernel state, not owned resources: a load shows in /proc/modules.
+    if (c.kind === 'module') return c.after !== null && !(facts.modules.loaded ?? []).includes((c.after as { module: string }).module);
     const current = now.get(c.id);
     return c.after ? !current || !sameResource(current, c.after) : current !== undefined;
   });

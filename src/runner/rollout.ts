@@ -87,7 +87,7 @@ export function waveExceeds(threshold: FailThreshold | undefined, failed: number
   return threshold.kind === 'count' ? failed > threshold.value : failed * 100 > threshold.value * size;
 }
 
-export function describeThreshold(threshold: FailThreshold | undefined): string {
+function describeThreshold(threshold: FailThreshold | undefined): string {
   if (threshold === undefined) return 'every gateway of the wave failed';
   return threshold.kind === 'count' ? `more than ${threshold.value} failed` : `more than ${threshold.value}% failed`;
 }

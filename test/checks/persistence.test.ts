@@ -7,7 +7,6 @@ import { loadTemplateSet } from '../../src/render/templates.js';
 import { renderDesiredState } from '../../src/render/desired.js';
 import { removalState, SYSCTL_ORIGINAL_PATH, SYSTEMD_UNIT_PATH, SYSTEMD_WANTS_PATH } from '../../src/render/persistence.js';
 import { diffResources } from '../../src/diff/diff.js';
-import { referrersFirst } from '../../src/cli/down.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 
 const playbook = loadPlaybook(join(PACKAGE_ROOT, 'playbooks', 'balancer.yml'));
@@ -73,10 +72,4 @@ describe('removal', () => {
     expect(diffResources(restores, current)).toEqual([]);
   });
 
-  it('deletes a chain before the chain it jumps to', () => {
-    const { desired: restores, current } = removalState(withSysctls);
-    // iptables-save lists chains by name: LBPROV_BALANCE before LBPROV_PRE, which jumps to it.
-    const order = referrersFirst(diffResources(restores, [...current].reverse())).filter((c) => c.kind === 'chain').map((c) => c.id);
-    expect(order.indexOf('chain:mangle:LBPROV_PRE')).toBeLessThan(order.indexOf('chain:mangle:LBPROV_BALANCE'));
-  });
 });

@@ -350,6 +350,39 @@ describe.skipIf(skipLab)('ssh: known_hosts, agent, keys, jump hosts, ssh config,
       }
       expect(logins(gw0, b.root)).toBe(before + 1);
     });
+
+    it('plan follows an ssh config Host alias (LBPROV_SSH_CONFIG), and an inventory value overrides it', async () => {
+      const config = file('ssh_config_cli');
+      writeFileSync(
+        config,
+        [
+          'Host bastion',
+          `  HostName ${a.gateway}`,
+          'Host lab-gw',
+          `  HostName ${gw0.mgmtAddress}`,
+          '  User root',
+          `  IdentityFile ${labKey}`,
+          '  ProxyJump root@bastion',
+          `  UserKnownHostsFile ${t.lab.state.ssh.knownHosts}`,
+          '',
+        ].join('\n'),
+      );
+      const inventoryWith = (ssh: Record<string, unknown>) => {
+        const path = file(`inventory-${++n}.yml`);
+        writeFileSync(path, stringify({ gateways: { gw1: gatewayEntry(gw0, { host: 'lab-gw', ...(Object.keys(ssh).length ? { ssh } : {}) }) } }));
+        return path;
+      };
+      const viaBastion = logins(gw0, b.root);
+      const direct = logins(gw0, gw0.rootAddress);
+      const aliased = await cli(['plan', '-i', inventoryWith({})], { LBPROV_SSH_CONFIG: config });
+      expect(aliased.code, aliased.stdout + aliased.stderr).toBe(2);
+      expect([logins(gw0, b.root), logins(gw0, gw0.rootAddress)]).toEqual([viaBastion + 1, direct]);
+
+      // proxy_jump: null in the inventory beats the config's ProxyJump: the login comes straight from the root namespace.
+      const overridden = await cli(['plan', '-i', inventoryWith({ proxy_jump: null })], { LBPROV_SSH_CONFIG: config });
+      expect(overridden.code, overridden.stdout + overridden.stderr).toBe(2);
+      expect([logins(gw0, b.root), logins(gw0, gw0.rootAddress)]).toEqual([viaBastion + 1, direct + 1]);
+    });
   });
 
   describe('become: a non-root user with sudo', () => {

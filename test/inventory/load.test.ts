@@ -44,6 +44,8 @@ describe('the core issue example', () => {
         commandTimeoutMs: 60_000,
         keepaliveIntervalMs: 15_000,
       },
+      // Written in the example (top-level ssh and the gateway's port); the rest may come from ~/.ssh/config.
+      sshExplicit: ['host', 'identityFile', 'knownHosts', 'port', 'user'],
       lanInterfaces: ['eth0'],
       links: [
         {
@@ -143,6 +145,11 @@ describe('overrides', () => {
     expect(tuned?.ssh).not.toHaveProperty('proxyJump');
     expect(tuned?.ssh.connectTimeoutMs).toBe(2500);
     expect([tuned?.markMask, tuned?.tableBase, tuned?.priorityBase, tuned?.failover]).toEqual([0xf000, 300, 1000, 'condition']);
+  });
+
+  it('records which ssh settings the inventory wrote, null included, so ~/.ssh/config fills only the rest', () => {
+    expect(plain?.sshExplicit).toEqual(['connectTimeoutMs', 'host', 'identityFile', 'keepaliveIntervalMs', 'proxyJump', 'user']);
+    expect(tuned?.sshExplicit).toEqual(['become', 'connectTimeoutMs', 'host', 'identityFile', 'keepaliveIntervalMs', 'port', 'proxyJump', 'user']);
   });
 
   it('accepts 8 links with weights that reduce to 256 slots', () => {

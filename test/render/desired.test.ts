@@ -65,6 +65,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
       '/etc/lbprov/monitor.conf',
       '/etc/lbprov/balance.variants',
       '/etc/lbprov/lbprov-monitor.service',
+      '/etc/lbprov/restore.sh',
     ]);
     expect(request.services).toEqual(['monitor']);
   });
