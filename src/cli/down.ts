@@ -13,7 +13,8 @@ import { removalState, SYSCTL_ORIGINAL_PATH } from '../render/persistence.js';
 import { MONITOR_RUN_DIR } from '../facts/gather.js';
 import { diffResources } from '../diff/diff.js';
 import { shellQuote } from '../ssh/quote.js';
-import { coloursFor, formatHostPlan } from '../report/plan-text.js';
+import { coloursFor } from '../report/plan-text.js';
+import { formatFleetPlan } from '../report/fleet-plan.js';
 import { formatRecap } from '../report/recap.js';
 import { RemoteError } from '../errors.js';
 import { loadCommon, type CommonOptions } from './context.js';
@@ -60,6 +61,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   const c = coloursFor(process.stdout);
   const results = new Map<string, HostResult>();
   const pending: GatewayPlanned[] = [];
+  const shown: HostPlan[] = [];
   const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
   const planned = await forEachGateway(gateways, forks, (gw) => planRemoval(gw, ctx, !opts.check));
   spinner.stop();
@@ -70,7 +72,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
       continue;
     }
     const p = o.value;
-    if (!opts.json) process.stdout.write(formatHostPlan(p.plan, c) + '\n\n');
+    shown.push(p.plan);
     if (opts.check || p.plan.changes.length === 0) {
       results.set(name, { gateway: name, status: p.plan.changes.length > 0 ? 'changed' : 'ok', plan: p.plan, durationMs: o.durationMs });
       await p.session.close();
@@ -78,6 +80,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
       pending.push(p);
     }
   }
+  if (!opts.json && shown.length > 0) process.stdout.write(formatFleetPlan(shown, c) + '\n\n');
   try {
     if (pending.length > 0 && !(await askToProceed(`Remove lbprov from ${pending.length} gateway(s)?`, opts.yes))) {
       for (const p of pending) results.set(p.gateway.name, { gateway: p.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 });

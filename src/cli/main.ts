@@ -40,6 +40,9 @@ common(program.command('up').description('apply the plan: only what differs'))
   .option('--confirm-timeout <seconds>', 'revert on the gateway unless lbprov gets back in and confirms within this time', '60')
   .option('--no-confirm', 'apply without the confirm-or-revert step')
   .option('--lock-timeout <seconds>', "wait this long for another run's lock on a gateway", '30')
+  .option('--serial <sizes>', 'roll out in waves: numbers or percentages of the selected gateways, the last repeats (e.g. 1,10%,100%)')
+  .option('--max-fail <n|pct>', 'stop before the next wave when more than this many (or this share) of a wave failed (e.g. 5% or 2)')
+  .option('--pause-between <seconds>', 'wait this long between waves')
   .action(async (opts: UpOptions) => {
     process.exitCode = await upCommand(opts);
   });

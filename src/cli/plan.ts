@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import type { Plan } from '../model/plan.js';
 import { planGateway } from '../runner/gateway.js';
 import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
-import { coloursFor, formatHostPlan } from '../report/plan-text.js';
+import { coloursFor } from '../report/plan-text.js';
+import { formatFleetPlan } from '../report/fleet-plan.js';
 import { formatRecap } from '../report/recap.js';
 import { loadCommon, type CommonOptions } from './context.js';
 import { EXIT_CHANGES, EXIT_ERROR, EXIT_OK, progress } from './output.js';
@@ -39,7 +40,7 @@ export async function planCommand(opts: PlanOptions): Promise<number> {
     process.stdout.write(JSON.stringify({ ...plan, results: results.map(({ plan: _p, ...r }) => r) }, null, 2) + '\n');
   } else {
     const c = coloursFor(process.stdout);
-    for (const hostPlan of plan.hosts) process.stdout.write(formatHostPlan(hostPlan, c) + '\n\n');
+    process.stdout.write(formatFleetPlan(plan.hosts, c) + '\n\n');
     process.stdout.write(formatRecap(results, c) + '\n');
   }
   if (results.some((r) => r.error)) return EXIT_ERROR;

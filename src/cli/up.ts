@@ -3,10 +3,13 @@ import { applyPlan, planGateway, type GatewayPlanned, type RunContext } from '..
 import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
 import { describeDrift, loadSavedPlan } from '../runner/saved-plan.js';
 import { appendRunLog } from '../runner/run-log.js';
-import { coloursFor, formatHostPlan } from '../report/plan-text.js';
+import { coloursFor } from '../report/plan-text.js';
 import { formatRecap } from '../report/recap.js';
-import { InputError, RemoteError } from '../errors.js';
-import { loadCommon, type CommonOptions } from './context.js';
+import { InputError, LbprovError, RemoteError } from '../errors.js';
+import { loadCommon, type CommonOptions, type Loaded } from './context.js';
+import { parseMaxFail, parsePauseBetween, parseSerial, runRollout, type RolloutResult } from '../runner/rollout.js';
+import { FleetProgress } from '../report/progress.js';
+import { buildJsonReport, formatFleetPlan, formatRolloutRecap } from '../report/fleet-plan.js';
 import { askToProceed, EXIT_ERROR, EXIT_OK, progress } from './output.js';
 
 export interface UpOptions extends CommonOptions {
@@ -16,6 +19,9 @@ export interface UpOptions extends CommonOptions {
   confirm?: boolean;
   confirmTimeout?: string;
   plan?: string;
+  serial?: string;
+  maxFail?: string;
+  pauseBetween?: string;
 }
 
 interface Pending {
@@ -25,12 +31,15 @@ interface Pending {
 
 export async function upCommand(opts: UpOptions): Promise<number> {
   const startedAt = new Date().toISOString();
-  const { inventory, gateways, ctx, forks } = loadCommon(opts);
+  const loaded = loadCommon(opts);
+  const { inventory, gateways, ctx, forks } = loaded;
   const confirmTimeoutS = opts.confirm === false ? null : confirmTimeout(opts.confirmTimeout);
+  if (opts.serial !== undefined || opts.maxFail !== undefined || opts.pauseBetween !== undefined) return upInWaves(opts, loaded, confirmTimeoutS);
   const saved = opts.plan ? loadSavedPlan(opts.plan) : null;
   const c = coloursFor(process.stdout);
   const results = new Map<string, HostResult>();
   const pending: Pending[] = [];
+  const shown: HostPlan[] = [];
 
   const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
   const planned = await forEachGateway(gateways, forks, (gw) => planGateway(gw, ctx, true));
@@ -58,7 +67,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
       }
       plan = savedHost;
     }
-    if (!opts.json) process.stdout.write(formatHostPlan(plan, c) + '\n\n');
+    shown.push(plan);
     if (plan.changes.length === 0) {
       // Closing the connection releases the lock taken with the facts.
       results.set(name, { gateway: name, status: 'ok', plan, durationMs: o.durationMs });
@@ -68,6 +77,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
     }
   }
 
+  if (!opts.json && shown.length > 0) process.stdout.write(formatFleetPlan(shown, c) + '\n\n');
   try {
     if (pending.length > 0 && !(await askToProceed(`Apply these changes to ${pending.length} gateway(s)?`, opts.yes))) {
       for (const p of pending) {
@@ -109,4 +119,45 @@ function confirmTimeout(value: string | undefined): number {
   const n = Number(value ?? 60);
   if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InputError('command line', '--confirm-timeout', `expected seconds between 1 and 3600, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** `up --serial/--max-fail`: each wave plans and applies its gateways, as Ansible's serial runs the whole play per batch. */
+async function upInWaves(opts: UpOptions, { inventory, gateways, ctx, forks }: Loaded, confirmTimeoutS: number | null): Promise<number> {
+  const startedAt = new Date().toISOString();
+  const serial = opts.serial !== undefined ? parseSerial(opts.serial) : undefined;
+  const maxFail = opts.maxFail !== undefined ? parseMaxFail(opts.maxFail) : undefined;
+  const pauseBetweenMs = opts.pauseBetween !== undefined ? parsePauseBetween(opts.pauseBetween) : 0;
+  if (opts.plan) throw new InputError('command line', '--plan', 'cannot be combined with --serial/--max-fail');
+  // A wave applies as soon as it is planned: there is no moment to ask, so review `plan` first.
+  if (!opts.yes) throw new LbprovError('a rollout in waves applies without asking: review `lbprov plan` first, then pass --yes');
+  const progress = new FleetProgress({ json: !!opts.json, colours: coloursFor(process.stderr) }).start(gateways.length);
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  let rollout: RolloutResult;
+  try {
+    rollout = await runRollout(
+      gateways,
+      { serial, maxFail, pauseBetweenMs, forks, signal: abort.signal },
+      async (gw): Promise<HostResult> => {
+        const t0 = performance.now();
+        const planned = await planGateway(gw, ctx, true);
+        try {
+          if (planned.plan.changes.length === 0) return { gateway: gw.name, status: 'ok', plan: planned.plan, durationMs: performance.now() - t0 };
+          await applyPlan(planned, planned.plan, ctx, { confirmTimeoutS });
+          return { gateway: gw.name, status: 'changed', plan: planned.plan, durationMs: performance.now() - t0 };
+        } finally {
+          await planned.session.close();
+        }
+      },
+      (event) => progress.handle(event),
+    );
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSigint);
+  }
+  logRun(ctx, 'up', inventory.path, startedAt, rollout.hosts);
+  if (opts.json) process.stdout.write(JSON.stringify({ run: ctx.id.run, ...buildJsonReport(rollout.hosts, rollout) }, null, 2) + '\n');
+  else process.stdout.write(formatRolloutRecap(rollout, coloursFor(process.stdout)) + '\n');
+  return rollout.hosts.every((r) => r.status === 'ok' || r.status === 'changed') ? EXIT_OK : EXIT_ERROR;
 }

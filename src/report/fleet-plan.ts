@@ -15,7 +15,7 @@ import type { HostPlan } from '../model/plan.js';
 import { summarize } from '../model/plan.js';
 import type { HostResult, HostStatus } from '../runner/fleet.js';
 import type { RolloutResult, WaveReport } from '../runner/rollout.js';
-import { formatChange, type Colours } from './plan-text.js';
+import { formatChange, summaryLine, type Colours } from './plan-text.js';
 import { formatRecap } from './recap.js';
 
 export interface PlanGroup {
@@ -117,20 +117,18 @@ export function formatFleetPlan(plans: readonly HostPlan[], c: Colours): string 
   const blocks: string[] = [];
   for (const group of groupPlans(plans, c)) {
     const n = group.gateways.length;
-    const who = `${n} gateway${n === 1 ? '' : 's'}: ${compactNames(group.gateways)}`;
     const plan = group.representative;
-    if (plan.changes.length === 0 && plan.notes.length === 0) {
-      blocks.push(`${c.bold(who)}\n  no changes`);
-      continue;
+    const lines = [c.bold(`${n} gateway${n === 1 ? '' : 's'}: ${compactNames(group.gateways)}`)];
+    if (n > 1 && group.addressesDiffer && plan.changes.length > 0) lines.push(c.dim(`  (addresses and names differ per gateway; shown for ${plan.gateway})`));
+    const text = planText(plan, c);
+    if (text !== '') lines.push(text);
+    if (plan.changes.length === 0) {
+      lines.push('  no changes');
+    } else {
+      const s = summarize(plan);
+      lines.push(c.bold(n > 1 ? `  ${n} gateways: ${s.add} to add, ${s.change} to change, ${s.remove} to remove each` : summaryLine(plan)));
     }
-    const shown = n > 1 && group.addressesDiffer ? c.dim(`  (addresses and names differ per gateway; shown for ${plan.gateway})`) : null;
-    const s = summarize(plan);
-    const each = n > 1 ? ' each' : '';
-    blocks.push(
-      [c.bold(who), ...(shown ? [shown] : []), planText(plan, c), c.bold(`  ${s.add} to add, ${s.change} to change, ${s.remove} to remove${each}`)]
-        .filter((l) => l !== '')
-        .join('\n'),
-    );
+    blocks.push(lines.join('\n'));
   }
   const changed = plans.filter((p) => p.changes.length > 0).length;
   blocks.push(c.bold(`${plans.length} gateway(s) planned: ${changed} with changes, ${plans.length - changed} without`));

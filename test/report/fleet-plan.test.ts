@@ -92,7 +92,8 @@ describe('formatFleetPlan', () => {
     expect(text.match(/\+ chain:mangle:LBPROV_BALANCE/g)).toHaveLength(2);
     expect(text).toContain('from 203.0.113.11 lookup 101');
     expect(text).not.toContain('from 203.0.113.15 lookup 101');
-    expect(text).toMatch(/\d+ to add, 0 to change, 0 to remove each/);
+    expect(text).toMatch(/^ {2}37 gateways: \d+ to add, 0 to change, 0 to remove each$/m);
+    expect(text).toMatch(/^gw-b1: \d+ to add, 0 to change, 0 to remove$/m);
   });
 });
 
