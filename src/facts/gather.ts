@@ -11,6 +11,7 @@ import { RemoteError } from '../errors.js';
 import { shellQuote } from '../ssh/quote.js';
 import { parseIptablesSave, ownedFirewallResources } from './iptables-save.js';
 import { parseIpAddr, parseIpRules, parseIpRoutes } from './iproute.js';
+import { readTar } from './tar.js';
 import type { OwnedRanges } from '../render/ownership.js';
 
 export const MANIFEST_PATH = '/etc/lbprov/manifest';
@@ -46,21 +47,22 @@ export function sysctlPath(key: string): string {
 /** `prelude` runs first (the lock of `up`); its failure ends the script with its own exit code. */
 export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex'), prelude = ''): FactsScript {
   const sections: [string, string][] = [
-    ['kernel', 'uname -r'],
+    ['kernel', 'echo "$kr"'],
     ['iptables-mangle', 'iptables-save -t mangle'],
     ['iptables-nat', 'iptables-save -t nat'],
     ['ip-rule', 'ip -N -j -4 rule show'],
     ['ip-route', 'ip -N -j -4 route show table all'],
     ['ip-addr', 'ip -j addr show'],
-    ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `printf '%s=' ${shellQuote(k)}; cat ${shellQuote(sysctlPath(k))} 2>/dev/null || echo`).join('; ') || 'true'],
+    // read is a shell builtin: no process per key.
+    ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `v=; read -r v < ${shellQuote(sysctlPath(k))}; printf '%s=%s\\n' ${shellQuote(k)} "$v"`).join('; ') || 'true'],
     ['files', filesScript(request.filePaths.filter(isOwnedFile))],
-    ['modules-loaded', 'cat /proc/modules'],
-    ['modules-builtin', 'cat "/lib/modules/$(uname -r)/modules.builtin"'],
-    ['modules-available', 'find "/lib/modules/$(uname -r)" -name "*.ko*" 2>/dev/null | sed "s#.*/##; s#\\.ko.*##"; test -d "/lib/modules/$(uname -r)"'],
-    ['ip-tables-matches', 'cat /proc/net/ip_tables_matches'],
-    ['ip-tables-targets', 'cat /proc/net/ip_tables_targets'],
+    ['modules-loaded', 'show /proc/modules'],
+    ['modules-builtin', '[ -r "/lib/modules/$kr/modules.builtin" ] && cat "/lib/modules/$kr/modules.builtin"'],
+    ['modules-available', availableModulesScript()],
+    ['ip-tables-matches', 'show /proc/net/ip_tables_matches'],
+    ['ip-tables-targets', 'show /proc/net/ip_tables_targets'],
     ['tools', toolsScript()],
-    ['monitor', `cat ${MONITOR_RUN_DIR}/state 2>/dev/null; true`],
+    ['monitor', `show ${MONITOR_RUN_DIR}/state; true`],
     ...request.services.filter((n) => SERVICE_NAME.test(n)).map((name): [string, string] => [`service-${name}`, serviceScript(name)]),
   ];
   const lines = [
@@ -69,7 +71,11 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
     prelude,
     `m=${marker}`,
     'e=$(mktemp) || exit 90',
-    'sec() { printf "@@%s begin %s\\n" "$m" "$1"; (eval "$2") </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
+    'kr=$(uname -r)',
+    // cat without a process, for the small files most sections read.
+    'show() { [ -r "$1" ] || return 1; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done < "$1"; }',
+    // No subshell per section: on 100 gateways the forks alone cost a CPU-second.
+    'sec() { printf "@@%s begin %s\\n" "$m" "$1"; { eval "$2"; } </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
     ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
     // Without this last line the output was cut short, however complete its sections look.
     'printf "@@%s done\\n" "$m"',
@@ -82,28 +88,45 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
 function serviceScript(name: string): string {
   const base = `${MONITOR_RUN_DIR}/${name}`;
   // kill -0 succeeds on a zombie: read the process state instead.
-  return `p=$(cat ${base}.pid 2>/dev/null); echo "pid=$p"; if [ -n "$p" ] && grep -q "^State:[[:space:]]*[^Z[:space:]]" /proc/"$p"/status 2>/dev/null; then echo running=1; else echo running=0; fi; echo "revision=$(cat ${base}.revision 2>/dev/null)"`;
+  return [
+    `p=; r=; read -r p < ${base}.pid; read -r r < ${base}.revision; echo "pid=$p"; echo "revision=$r"`,
+    'st=; case "$p" in ""|*[!0-9]*) ;; *) while read -r k v _; do [ "$k" = State: ] && st=$v && break; done < /proc/"$p"/status;; esac',
+    'if [ -n "$st" ] && [ "$st" != Z ]; then echo running=1; else echo running=0; fi',
+  ].join('\n');
 }
 
+/**
+ * Every file in one tar stream: two processes however many files there are.
+ * Paths are plain words ([A-Za-z0-9_./-]), so the list needs no quoting.
+ */
 function filesScript(paths: string[]): string {
-  const list = [MANIFEST_PATH, ...paths].map(shellQuote).join(' ');
   // Files named in the manifest are read too, so files lbprov stopped wanting can be removed.
   return [
-    `for f in ${list} $(grep -E '^/[A-Za-z0-9_./-]+$' ${MANIFEST_PATH} 2>/dev/null); do`,
-    '  if [ -f "$f" ]; then printf "F %s %s\\n" "$(stat -c %a "$f")" "$f"; base64 -w0 < "$f"; echo; else printf "M %s\\n" "$f"; fi',
-    'done',
+    `fl="${[MANIFEST_PATH, ...paths].map((p) => p.slice(1)).join(' ')} $(sed -n '/\\.\\./d; s#^/\\(\\(etc\\|var/lib\\)/lbprov/[A-Za-z0-9_./-]*\\)$#\\1#p; s#^/\\([A-Za-z0-9_./-]*/lbprov[A-Za-z0-9_.-]*\\)$#\\1#p' ${MANIFEST_PATH} 2>/dev/null)"`,
+    'tar -C / -cf - --no-recursion --ignore-failed-read -- $fl 2>/dev/null | base64 -w0',
+  ].join('\n');
+}
+
+/**
+ * Netfilter modules installed for the running kernel, from modules.dep (one
+ * file) rather than a walk of the module tree; fails when there is no tree.
+ */
+function availableModulesScript(): string {
+  return [
+    'd="/lib/modules/$kr"',
+    'if [ -r "$d/modules.dep" ]; then cut -d: -f1 "$d/modules.dep" | sed -n "s#.*/\\(xt_[^/]*\\|ipt_[^/]*\\|iptable_[^/]*\\|nf_[^/]*\\|nft_[^/]*\\|x_tables\\)\\.ko.*#\\1#p"',
+    'elif [ -d "$d" ]; then find "$d" -name "*.ko*" | sed "s#.*/##; s#\\.ko.*##"',
+    'else false; fi',
   ].join('\n');
 }
 
 function toolsScript(): string {
   return [
-    'echo "iptables=$(iptables -V 2>/dev/null)"',
+    'v=$(iptables -V 2>/dev/null); echo "iptables=$v"',
     'for t in iptables-save iptables-restore iptables-legacy-save iptables-nft-save ip ping conntrack base64 flock setsid; do command -v "$t" >/dev/null 2>&1 && echo "has=$t"; done',
-    'ip -j link show lo >/dev/null 2>&1 && echo iproute2json=1',
-    'iptables-restore --help 2>&1 | grep -q -- --noflush && echo restorenoflush=1',
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
     // The other iptables backend's rules are invisible to this one: count them for a warning.
-    'case "$(iptables -V 2>/dev/null)" in *nf_tables*) o=iptables-legacy-save;; *) o=iptables-nft-save;; esac',
+    'case "$v" in *nf_tables*) o=iptables-legacy-save;; *) o=iptables-nft-save;; esac',
     'if command -v "$o" >/dev/null 2>&1; then echo "other=$("$o" 2>/dev/null | grep -c "^-A")"; fi',
   ].join('\n');
 }
@@ -173,7 +196,7 @@ export function parseFacts(host: string, output: string, marker: string, request
     const value = sysctls[key];
     if (value !== undefined && value !== '') owned.push({ kind: 'sysctl', id: `sysctl:${key}`, key, value } satisfies SysctlResource);
   }
-  owned.push(...parseFiles(section('files').body));
+  owned.push(...wrap('the files section', () => parseFiles(section('files').body)));
   const services = request.services.filter((n) => SERVICE_NAME.test(n)).map((name) => ({ name, ...parseService(sections.get(`service-${name}`)) }));
   for (const svc of services) {
     if (svc.running) owned.push({ kind: 'service', id: `service:${svc.name}`, name: svc.name, revision: svc.revision } satisfies ServiceResource);
@@ -185,7 +208,7 @@ export function parseFacts(host: string, output: string, marker: string, request
     owned,
     sysctls,
     modules: parseModules(sections),
-    tools: parseTools(section('tools').body),
+    tools: parseTools(section('tools').body, section('ip-addr').rc === 0),
     monitor: parseMonitor(section('monitor').body, services.find((x) => x.name === 'monitor')),
     warnings,
   };
@@ -217,13 +240,10 @@ function parseKeyValues(body: string): Record<string, string> {
 
 function parseFiles(body: string): FileResource[] {
   const files = new Map<string, FileResource>();
-  const lines = body.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^F ([0-7]{3,4}) (\/\S+)$/.exec(lines[i]!);
-    if (!m || !isOwnedFile(m[2]!)) continue;
-    const content = Buffer.from(lines[i + 1] ?? '', 'base64').toString('utf8');
-    i++;
-    files.set(m[2]!, { kind: 'file', id: `file:${m[2]}`, path: m[2]!, mode: m[1]!.padStart(4, '0'), content });
+  for (const entry of readTar(Buffer.from(body.trim(), 'base64'))) {
+    if (!isOwnedFile(entry.path)) continue;
+    const mode = entry.mode.toString(8).padStart(4, '0');
+    files.set(entry.path, { kind: 'file', id: `file:${entry.path}`, path: entry.path, mode, content: entry.content.toString('utf8') });
   }
   return [...files.values()];
 }
@@ -244,7 +264,8 @@ function parseModules(sections: Map<string, Section>): ModuleFacts {
   };
 }
 
-function parseTools(body: string): ToolFacts {
+/** `iproute2Json`: the `ip -j` sections answered in JSON. */
+function parseTools(body: string, iproute2Json: boolean): ToolFacts {
   const lines = body.split('\n');
   const value = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
   const has = new Set(lines.filter((l) => l.startsWith('has=')).map((l) => l.slice(4)));
@@ -254,8 +275,9 @@ function parseTools(body: string): ToolFacts {
     iptablesVersion: version,
     iptablesBackend: backend,
     otherBackendRules: Number(value('other') ?? 0) || 0,
-    iptablesRestoreNoflush: value('restorenoflush') === '1',
-    iproute2Json: value('iproute2json') === '1',
+    // --noflush has been in iptables-restore since 1.2: having the tool is having the flag.
+    iptablesRestoreNoflush: has.has('iptables-restore'),
+    iproute2Json,
     ping: has.has('ping'),
     conntrack: has.has('conntrack'),
     initSystem: value('init') === 'systemd' ? 'systemd' : 'other',

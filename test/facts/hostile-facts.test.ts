@@ -15,6 +15,7 @@ import { loadTemplateSet } from '../../src/render/templates.js';
 import { diffResources } from '../../src/diff/diff.js';
 import { planSteps } from '../../src/apply/steps.js';
 import { buildApplyScript } from '../../src/apply/script.js';
+import { tarOf } from '../helpers/tar.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'test/fixtures/facts');
@@ -165,10 +166,8 @@ describe('facts from a hostile gateway', () => {
   });
 
   it('file facts outside lbprov\'s paths are ignored, and paths climbing out with .. are never removed', () => {
-    const content = Buffer.from('PWNED').toString('base64');
-    const files = sectionBody(REAL, 'files');
     for (const path of ['/etc/passwd', '/etc/lbprov/../../etc/shadow', '/etc/lbprov/x y', '/var/lib/lbprov/$(reboot)']) {
-      const output = withSection(REAL, 'files', `${files}\nF 644 ${path}\n${content}`);
+      const output = withSection(REAL, 'files', tarOf([{ path, content: 'PWNED' }]).toString('base64'));
       const facts = parseFacts('gw1', output, MARKER, request);
       expect(facts.owned.filter((r) => r.kind === 'file').map((r) => (r as { path: string }).path)).not.toContain(path);
       expectContained(pipeline(output), [path, 'shadow', 'passwd', 'reboot']);
