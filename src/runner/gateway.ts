@@ -4,6 +4,9 @@
  * transaction that survives a dropped connection, then confirm over a new
  * connection (or let the gateway revert by itself).
  */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { GatewaySpec, SshSettings } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { HostPlan, ResourceChange } from '../model/plan.js';
@@ -51,10 +54,18 @@ export interface GatewayPlanned {
   locked: boolean;
 }
 
-/** The inventory's SSH settings, with ~/.ssh/config (LBPROV_SSH_CONFIG: another file) filling in what it leaves unset. */
+/**
+ * The inventory's SSH settings, with the user's ssh config (~/.ssh/config, or
+ * LBPROV_SSH_CONFIG) filling in what it leaves unset. Without such a file
+ * there is nothing to ask `ssh -G`, and a fleet run saves a process per gateway.
+ */
 export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteSession> {
-  const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
-  const ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile: process.env['LBPROV_SSH_CONFIG'] || undefined });
+  const configFile = process.env['LBPROV_SSH_CONFIG'] || undefined;
+  let ssh = gw.ssh;
+  if (configFile || existsSync(join(homedir(), '.ssh', 'config'))) {
+    const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
+    ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile });
+  }
   return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace });
 }
 
