@@ -3,29 +3,19 @@
  * failure part-way can undo precisely the steps that ran. Pure: no I/O.
  */
 import type { ResourceChange } from '../model/plan.js';
-import type { ChainResource, FileResource, JumpResource, Resource, RouteTableResource, ServiceResource } from '../model/resources.js';
+import type { FileResource, Resource, RouteTableResource, ServiceResource } from '../model/resources.js';
 import { invertChanges } from '../diff/diff.js';
 import { shellQuote } from '../ssh/quote.js';
 import { sysctlPath } from '../facts/gather.js';
+import { FIREWALL_BACKENDS } from '../firewall/index.js';
+import { pipeInto, sign, type ApplyStep, type ChangePair } from './shell.js';
 
-export interface ApplyStep {
-  /** What a person reads in progress output and error reports. */
-  description: string;
-  command: string;
-  undo: string;
-  /**
-   * Run at the end of a rollback when this step was started, after every undo:
-   * a service restarted part-way is started again from the restored files.
-   */
-  recover?: string;
-}
+export type { ApplyStep } from './shell.js';
 
-const IPTABLES_RESTORE = 'iptables-restore -w 10 --noflush';
-
-/** Order: files, sysctls, routes and rules to add, one atomic payload per iptables table, then removals. */
+/** Order: files, sysctls, routes and rules to add, the firewall (atomic per table), then removals. */
 export function planSteps(changes: readonly ResourceChange[]): ApplyStep[] {
   const undo = invertChanges(changes);
-  const pairs = changes.map((c, i) => ({ forward: c, backward: undo[i]! }));
+  const pairs: ChangePair[] = changes.map((c, i) => ({ forward: c, backward: undo[i]! }));
   const isRemoval = (c: ResourceChange) => c.action === 'delete';
   const of = (kind: Resource['kind'], removal: boolean) => pairs.filter((p) => p.forward.kind === kind && isRemoval(p.forward) === removal);
 
@@ -37,15 +27,7 @@ export function planSteps(changes: readonly ResourceChange[]): ApplyStep[] {
   for (const p of [...of('sysctl', false), ...of('sysctl', true)]) steps.push(sysctlStep(p.forward, p.backward));
   for (const p of of('route-table', false)) steps.push(routeStep(p.forward, p.backward));
   for (const p of of('ip-rule', false)) steps.push(ruleStep(p.forward, p.backward));
-  for (const table of ['mangle', 'nat'] as const) {
-    const inTable = pairs.filter((p) => (p.forward.kind === 'chain' || p.forward.kind === 'jump') && tableOf(p.forward) === table);
-    if (inTable.length === 0) continue;
-    steps.push({
-      description: `iptables ${table}: ${inTable.map((p) => `${sign(p.forward)}${p.forward.id.split(':').slice(2).join(':')}`).join(' ')}`,
-      command: pipeInto(firewallPayload(table, inTable.map((p) => p.forward)), IPTABLES_RESTORE),
-      undo: pipeInto(firewallPayload(table, inTable.map((p) => p.backward)), IPTABLES_RESTORE),
-    });
-  }
+  for (const backend of FIREWALL_BACKENDS) steps.push(...backend.applySteps(pairs.filter((p) => backend.kinds.includes(p.forward.kind))));
   for (const p of of('ip-rule', true)) steps.push(ruleStep(p.forward, p.backward));
   // Started last: it swaps chains the steps above create.
   for (const p of of('service', false)) steps.push(serviceStep(p.forward));
@@ -53,45 +35,6 @@ export function planSteps(changes: readonly ResourceChange[]): ApplyStep[] {
   for (const p of of('file', true)) steps.push(fileStep(p.forward, p.backward));
   for (const p of of('module', true)) steps.push(moduleStep(p.forward));
   return steps;
-}
-
-function sign(c: ResourceChange): string {
-  return c.action === 'create' ? '+' : c.action === 'delete' ? '-' : '~';
-}
-
-function tableOf(c: ResourceChange): string {
-  return ((c.after ?? c.before) as ChainResource | JumpResource).table;
-}
-
-/** Payloads travel base64-encoded: no quoting of rule text can go wrong. */
-function pipeInto(payload: string, command: string): string {
-  return `printf '%s' ${shellQuote(Buffer.from(payload).toString('base64'))} | base64 -d | ${command}`;
-}
-
-/**
- * One iptables-restore --noflush payload: `:CHAIN` re-declares (and so flushes)
- * exactly the chains that change; built-in chains are never declared, so
- * foreign rules in them are untouched.
- */
-export function firewallPayload(table: string, changes: readonly ResourceChange[]): string {
-  const lines = [`*${table}`];
-  const chains = changes.filter((c) => c.kind === 'chain');
-  const jumps = changes.filter((c) => c.kind === 'jump');
-  for (const c of chains) if (c.after) lines.push(`:${(c.after as ChainResource).chain} - [0:0]`);
-  for (const c of chains) {
-    const chain = c.after as ChainResource | null;
-    if (chain) for (const rule of chain.rules) lines.push(`-A ${chain.chain} ${rule}`);
-  }
-  for (const c of jumps) {
-    if (c.before) lines.push(`-D ${(c.before as JumpResource).chain} ${(c.before as JumpResource).rule}`);
-    if (c.after) lines.push(`-I ${(c.after as JumpResource).chain} 1 ${(c.after as JumpResource).rule}`);
-  }
-  // Every removed chain is emptied before any is deleted: one may still jump to another.
-  const removed = chains.filter((c) => !c.after).map((c) => (c.before as ChainResource).chain);
-  for (const name of removed) lines.push(`-F ${name}`);
-  for (const name of removed) lines.push(`-X ${name}`);
-  lines.push('COMMIT', '');
-  return lines.join('\n');
 }
 
 function fileStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {

@@ -9,7 +9,7 @@ import type { HostFacts, ModuleFacts, MonitorFacts, ToolFacts } from '../model/f
 import type { FileResource, Resource, ServiceResource, SysctlResource } from '../model/resources.js';
 import { RemoteError } from '../errors.js';
 import { shellQuote } from '../ssh/quote.js';
-import { parseIptablesSave, ownedFirewallResources } from './iptables-save.js';
+import { FIREWALL_BACKENDS } from '../firewall/index.js';
 import { parseIpAddr, parseIpRules, parseIpRoutes } from './iproute.js';
 import { readTar } from './tar.js';
 import type { OwnedRanges } from '../render/ownership.js';
@@ -46,10 +46,9 @@ export function sysctlPath(key: string): string {
 
 /** `prelude` runs first (the lock of `up`); its failure ends the script with its own exit code. */
 export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex'), prelude = ''): FactsScript {
-  const sections: [string, string][] = [
+  const sections: (readonly [string, string])[] = [
     ['kernel', 'echo "$kr"'],
-    ['iptables-mangle', 'iptables-save -t mangle'],
-    ['iptables-nat', 'iptables-save -t nat'],
+    ...FIREWALL_BACKENDS.flatMap((b) => b.factsSections('ipv4')),
     ['ip-rule', 'ip -N -j -4 rule show'],
     ['ip-route', 'ip -N -j -4 route show table all'],
     ['ip-addr', 'ip -j addr show'],
@@ -178,13 +177,8 @@ export function parseFacts(host: string, output: string, marker: string, request
   };
 
   const owned: Resource[] = [];
-  for (const table of ['mangle', 'nat'] as const) {
-    const text = required(`iptables-${table}`, `iptables-save -t ${table}`);
-    const parsed = wrap(`iptables-save -t ${table}`, () => parseIptablesSave(text));
-    const fw = ownedFirewallResources(parsed);
-    warnings.push(...parsed.warnings, ...fw.warnings);
-    for (const ref of fw.foreignReferences) warnings.push(`foreign rule jumps into an lbprov chain: -A ${ref.chain} ${ref.rule} (${ref.table})`);
-    owned.push(...fw.chains.filter((c) => c.table === table), ...fw.jumps.filter((j) => j.table === table));
+  for (const backend of FIREWALL_BACKENDS) {
+    owned.push(...wrap(backend.name, () => backend.ownedResources(required, 'ipv4', warnings)));
   }
   const rules = wrap('ip rule', () => parseIpRules(required('ip-rule', 'ip -j rule show'), request.ranges.priorityFirst, request.ranges.priorityLast, warnings));
   const routes = wrap('ip route', () => parseIpRoutes(required('ip-route', 'ip -j route show table all'), request.ranges.tables));

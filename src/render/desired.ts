@@ -8,17 +8,13 @@ import { InputError } from '../errors.js';
 import type { Playbook, PlaybookEntry } from './playbook.js';
 import type { TemplateSet } from './templates.js';
 import { buildBalancerView } from './view-model.js';
-import { canonicalizeRule } from '../facts/iptables-save.js';
+import { firewallBackend } from '../firewall/index.js';
+import { meaningfulLines } from './lines.js';
 import { canonicalIpRuleFromText, canonicalRouteFromText } from '../facts/iproute.js';
 import { ownedRanges, type OwnedRanges } from './ownership.js';
 import { kernelModuleResources } from './modules.js';
 import { persistenceResources } from './persistence.js';
 
-const OWNED_CHAIN = /^LBPROV_[A-Z0-9_]{1,20}$/;
-const BUILTIN_CHAINS: Record<string, string[]> = {
-  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
-  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
-};
 
 /** What the facts script must read for this gateway: the sysctl keys and files the playbook manages. */
 export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet): FactsRequest {
@@ -78,14 +74,6 @@ function manifestResource(resources: Resource[]): FileResource {
   return { kind: 'file', id: `file:${MANIFEST_PATH}`, path: MANIFEST_PATH, mode: '0644', content };
 }
 
-/** Lines of a rendered template with their 1-based numbers, blank lines and # comments dropped. */
-function meaningfulLines(text: string): { line: string; n: number }[] {
-  return text
-    .split('\n')
-    .map((line, i) => ({ line: line.trim(), n: i + 1 }))
-    .filter((l) => l.line !== '' && !l.line.startsWith('#'));
-}
-
 export function resourcesFromText(entry: PlaybookEntry, text: string, source: string, ranges: OwnedRanges): Resource[] {
   const at = (n: number) => `${source} (rendered line ${n})`;
   switch (entry.type) {
@@ -117,7 +105,7 @@ export function resourcesFromText(entry: PlaybookEntry, text: string, source: st
         return { kind: 'ip-rule', id: `ip-rule:${rule.priority}`, family: 'ipv4', priority: rule.priority, selector: rule.selector };
       });
     case 'iptables':
-      return firewallResourcesFromText(entry.table, text, at);
+      return firewallBackend(entry.type)!.resourcesFromTemplate(entry.table, text, 'ipv4', at);
     case 'service':
       return [];
   }
@@ -129,43 +117,4 @@ function parseOr<T>(where: string, what: string, parse: () => T): T {
   } catch (e) {
     throw new InputError(where, what, (e as Error).message);
   }
-}
-
-/** An iptables-save fragment: `:LBPROV_X` declarations, jumps from built-in chains, rules of LBPROV chains. */
-function firewallResourcesFromText(table: 'mangle' | 'nat', text: string, at: (n: number) => string): Resource[] {
-  const chains = new Map<string, string[]>();
-  const jumps: Resource[] = [];
-  for (const { line, n } of meaningfulLines(text)) {
-    if (line === `*${table}` || line === 'COMMIT') continue;
-    const decl = /^:(\S+)\s+-\s+\[0:0\]$/.exec(line);
-    if (decl) {
-      if (!OWNED_CHAIN.test(decl[1]!)) throw new InputError(at(n), 'iptables', `chain ${decl[1]} is not an lbprov chain (LBPROV_*)`);
-      chains.set(decl[1]!, chains.get(decl[1]!) ?? []);
-      continue;
-    }
-    const rule = /^-A\s+(\S+)\s+(.+)$/.exec(line);
-    if (!rule) throw new InputError(at(n), 'iptables', `expected ":CHAIN - [0:0]", "-A CHAIN ..." or COMMIT, got ${JSON.stringify(line)}`);
-    const chain = rule[1]!;
-    const body = parseOr(at(n), 'iptables', () => canonicalizeRule(rule[2]!));
-    if (OWNED_CHAIN.test(chain)) {
-      const rules = chains.get(chain);
-      if (!rules) throw new InputError(at(n), 'iptables', `chain ${chain} is used before its ":${chain} - [0:0]" declaration`);
-      rules.push(body);
-    } else if (BUILTIN_CHAINS[table]!.includes(chain)) {
-      const target = /^-j (LBPROV_[A-Z0-9_]+)$/.exec(body);
-      if (!target) throw new InputError(at(n), 'iptables', `rules in built-in chain ${chain} may only jump to an lbprov chain`);
-      jumps.push({ kind: 'jump', id: `jump:${table}:${chain}:${target[1]}`, family: 'ipv4', table, chain, rule: body });
-    } else {
-      throw new InputError(at(n), 'iptables', `chain ${chain} is neither built in nor an lbprov chain`);
-    }
-  }
-  const chainResources: Resource[] = [...chains].map(([chain, rules]) => ({
-    kind: 'chain',
-    id: `chain:${table}:${chain}`,
-    family: 'ipv4',
-    table,
-    chain,
-    rules,
-  }));
-  return [...chainResources, ...jumps];
 }

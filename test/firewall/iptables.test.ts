@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { firewallPayload, iptablesBackend } from '../../src/firewall/iptables.js';
+import { backendOfKind } from '../../src/firewall/index.js';
+import { diffResources, invertChanges } from '../../src/diff/diff.js';
+import type { Resource } from '../../src/model/resources.js';
+import { InputError } from '../../src/errors.js';
+
+const chain = (name: string, rules: string[]): Resource => ({ kind: 'chain', id: `chain:mangle:${name}`, family: 'ipv4', table: 'mangle', chain: name, rules });
+const jump = (builtin: string, target: string): Resource => ({ kind: 'jump', id: `jump:mangle:${builtin}:${target}`, family: 'ipv4', table: 'mangle', chain: builtin, rule: `-j ${target}` });
+
+describe('firewallPayload', () => {
+  it('re-declares only changed chains and never a built-in one', () => {
+    const changes = diffResources([chain('LBPROV_A', ['-j RETURN']), jump('PREROUTING', 'LBPROV_A')], []);
+    const payload = firewallPayload('mangle', changes);
+    expect(payload).toBe(['*mangle', ':LBPROV_A - [0:0]', '-A LBPROV_A -j RETURN', '-I PREROUTING 1 -j LBPROV_A', 'COMMIT', ''].join('\n'));
+  });
+
+  it('removes jumps, then empties every removed chain before deleting any (one may jump to another)', () => {
+    // iptables-save order: LBPROV_BALANCE comes before LBPROV_PRE, which jumps to it.
+    const current = [chain('LBPROV_BALANCE', ['-j MARK --set-xmark 0x1/0xff']), chain('LBPROV_PRE', ['-j LBPROV_BALANCE']), jump('PREROUTING', 'LBPROV_PRE')];
+    const lines = firewallPayload('mangle', diffResources([], current)).split('\n');
+    expect(lines).toEqual(['*mangle', '-D PREROUTING -j LBPROV_PRE', '-F LBPROV_BALANCE', '-F LBPROV_PRE', '-X LBPROV_BALANCE', '-X LBPROV_PRE', 'COMMIT', '']);
+  });
+});
+
+describe('iptablesBackend', () => {
+  it('owns chains and jumps, and nothing else', () => {
+    expect(backendOfKind('chain')).toBe(iptablesBackend);
+    expect(backendOfKind('jump')).toBe(iptablesBackend);
+    expect(backendOfKind('ip-rule')).toBeUndefined();
+  });
+
+  it('reads a template fragment into canonical resources', () => {
+    const text = ['*nat', ':LBPROV_NAT - [0:0]', '-A POSTROUTING -j LBPROV_NAT', '-A LBPROV_NAT -o wan1 -j MASQUERADE', 'COMMIT'].join('\n');
+    expect(iptablesBackend.resourcesFromTemplate('nat', text, 'ipv4', (n) => `t:${n}`)).toEqual([
+      { kind: 'chain', id: 'chain:nat:LBPROV_NAT', family: 'ipv4', table: 'nat', chain: 'LBPROV_NAT', rules: ['-o wan1 -j MASQUERADE'] },
+      { kind: 'jump', id: 'jump:nat:POSTROUTING:LBPROV_NAT', family: 'ipv4', table: 'nat', chain: 'POSTROUTING', rule: '-j LBPROV_NAT' },
+    ]);
+    expect(() => iptablesBackend.resourcesFromTemplate('filter', text, 'ipv4', (n) => `t:${n}`)).toThrow(InputError);
+  });
+
+  it('makes one atomic step per table whose undo restores the table', () => {
+    const current = [chain('LBPROV_A', ['-j RETURN'])];
+    const changes = diffResources([chain('LBPROV_A', ['-j ACCEPT']), jump('PREROUTING', 'LBPROV_A')], current);
+    const undo = invertChanges(changes);
+    const steps = iptablesBackend.applySteps(changes.map((c, i) => ({ forward: c, backward: undo[i]! })));
+    expect(steps).toHaveLength(1);
+    const decode = (cmd: string) => Buffer.from(/printf '%s' '?([A-Za-z0-9+/=]+)/.exec(cmd)![1]!, 'base64').toString();
+    expect(decode(steps[0]!.command)).toContain('-A LBPROV_A -j ACCEPT');
+    expect(decode(steps[0]!.undo)).toBe(['*mangle', ':LBPROV_A - [0:0]', '-A LBPROV_A -j RETURN', '-D PREROUTING -j LBPROV_A', 'COMMIT', ''].join('\n'));
+  });
+});
