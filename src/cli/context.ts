@@ -15,6 +15,7 @@ export interface CommonOptions {
   forks: string;
   acceptNew?: boolean;
   lockTimeout?: string;
+  hostTimeout?: string;
 }
 
 export interface Loaded {
@@ -37,6 +38,7 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
   }
   const forks = Number(opts.forks);
   const lockWaitS = Number(opts.lockTimeout ?? 30);
+  const hostTimeoutS = Number(opts.hostTimeout ?? 900);
   return {
     inventory,
     gateways,
@@ -48,6 +50,7 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
       acceptNew: opts.acceptNew,
       id: newRunIdentity(),
       lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
+      hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
     },
   };
 }

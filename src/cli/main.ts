@@ -24,6 +24,7 @@ const common = (cmd: Command) =>
     .option('-p, --playbook <path>', 'playbook (default playbooks/balancer.yml)')
     .option('-l, --limit <pattern>', "gateways to act on: names, groups, globs, '!' exclusions (e.g. 'paris,lyon:!gw-lyon-3')")
     .option('-f, --forks <n>', 'gateways handled at once', '20')
+    .option('--host-timeout <seconds>', 'give up on a gateway whose connection lasts longer than this', '900')
     .option('--accept-new', 'record unknown host keys in known_hosts (like StrictHostKeyChecking=accept-new)');
 
 common(program.command('plan').description('show what up would change (exit 0: nothing, 2: changes, 1: error)'))

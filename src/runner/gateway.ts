@@ -41,6 +41,8 @@ export interface RunContext {
   id: RunIdentity;
   /** Seconds a run waits for another run's lock on a gateway. */
   lockWaitS: number;
+  /** Seconds one connection to a gateway may last, whatever its commands do. */
+  hostTimeoutS: number;
 }
 
 export interface GatewayPlanned {
@@ -66,7 +68,7 @@ export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteS
     const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
     ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile });
   }
-  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace });
+  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace, lifetimeMs: ctx.hostTimeoutS * 1000 });
 }
 
 export async function readFacts(session: RemoteSession, gw: GatewaySpec, request: FactsRequest, lock?: { ctx: RunContext }): Promise<HostFacts> {

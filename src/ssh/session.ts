@@ -57,6 +57,8 @@ export interface OpenSessionOptions extends CredentialSources {
   /** Record unknown host keys in known_hosts (OpenSSH StrictHostKeyChecking=accept-new). */
   acceptNew?: boolean;
   trace?: CommandTrace;
+  /** The whole-host timeout: past this, the connection is closed and every command on it fails. */
+  lifetimeMs?: number;
 }
 
 /** OpenSSH's ServerAliveCountMax default. */
@@ -98,7 +100,7 @@ export async function openSession(gatewayName: string, ssh: SshSettings, opts: O
     for (const client of clients.reverse()) client.end();
     throw error;
   }
-  return new Ssh2Session(gatewayName, clients, ssh, opts.trace);
+  return new Ssh2Session(gatewayName, clients, ssh, opts.trace, opts.lifetimeMs);
 }
 
 interface HopContext {
@@ -243,6 +245,7 @@ class Ssh2Session implements RemoteSession {
   private readonly channels = pLimit(MAX_CHANNELS);
   private readonly target: ssh2.Client;
   private readonly targetClosed: Promise<void>;
+  private readonly lifetime: NodeJS.Timeout | undefined;
 
   constructor(
     readonly host: string,
@@ -250,10 +253,19 @@ class Ssh2Session implements RemoteSession {
     private readonly clients: ssh2.Client[],
     private readonly ssh: SshSettings,
     private readonly trace: CommandTrace | undefined,
+    lifetimeMs: number | undefined,
   ) {
     const target = clients[clients.length - 1];
     if (!target) throw new Error('a session needs a connection');
     this.target = target;
+    if (lifetimeMs !== undefined) {
+      // A gateway that answers every command just in time must still not hold the run forever.
+      this.lifetime = setTimeout(() => {
+        this.lose(`gave up on the gateway: whole-host timeout (${Math.round(lifetimeMs / 1000)} s) reached`);
+        for (const client of [...this.clients].reverse()) client.end();
+      }, lifetimeMs);
+      this.lifetime.unref();
+    }
     target.on('error', (error: Error & { level?: string }) => {
       this.lose(error.level === 'client-timeout' ? `connection lost (no answer to ${KEEPALIVE_COUNT_MAX} keepalives)` : `connection lost (${error.message})`);
     });
@@ -377,6 +389,7 @@ class Ssh2Session implements RemoteSession {
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.lifetime);
     this.lose('session closed');
     for (const client of [...this.clients].reverse()) client.end();
     await this.targetClosed;

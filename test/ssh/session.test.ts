@@ -67,6 +67,16 @@ describe('commands on one connection', () => {
     expect((await session.run('echo alive')).stdout).toBe('alive\n');
   });
 
+  it('gives up on the whole host once its lifetime is over, whatever each command does', async () => {
+    const session = await open({ commandTimeoutMs: 60_000 }, { lifetimeMs: 500 });
+    expect((await session.run('echo quick')).stdout).toBe('quick\n');
+    const started = Date.now();
+    const error = await remoteError(session.run('sleep 10'));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error.message).toMatch(/whole-host timeout/);
+    await remoteError(session.run('echo later'));
+  });
+
   it('reports a signal-killed command with a null code and the signal', async () => {
     const session = await open();
     expect(await session.run('kill -TERM $$')).toMatchObject({ code: null, signal: 'SIGTERM' });
