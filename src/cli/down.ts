@@ -7,7 +7,7 @@
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostPlan } from '../model/plan.js';
 import { applyPlan, connect, readFacts, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
-import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
+import { anyFailed, describeError, forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
 import { factsRequestFor } from '../render/desired.js';
 import { removalState, SYSCTL_ORIGINAL_PATH } from '../render/persistence.js';
 import { MONITOR_RUN_DIR } from '../facts/gather.js';
@@ -68,7 +68,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   for (const o of planned) {
     const name = o.gateway.name;
     if (!o.ok) {
-      results.set(name, { gateway: name, status: statusOfError(o.error), error: describeError(o.error), durationMs: o.durationMs });
+      results.set(name, resultOf(o, 'failed'));
       continue;
     }
     const p = o.value;
@@ -93,15 +93,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
         if (cleanup.code !== 0) throw new RemoteError('removing the monitor\'s runtime files failed', { host: gw.name, stderr: cleanup.stderr.trim(), exitCode: cleanup.code }, 'apply');
       });
       removing.stop();
-      for (const a of applied) {
-        const plan = pending.find((p) => p.gateway === a.gateway)!.plan;
-        results.set(
-          a.gateway.name,
-          a.ok
-            ? { gateway: a.gateway.name, status: 'changed', plan, durationMs: a.durationMs }
-            : { gateway: a.gateway.name, status: statusOfError(a.error), plan, error: describeError(a.error), durationMs: a.durationMs },
-        );
-      }
+      for (const a of applied) results.set(a.gateway.name, resultOf(a, 'changed', pending.find((p) => p.gateway === a.gateway)!.plan));
     }
   } finally {
     await Promise.all(pending.map((p) => p.session.close()));
@@ -109,6 +101,6 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   const ordered = gateways.map((g) => results.get(g.name)!);
   if (opts.json) process.stdout.write(JSON.stringify({ results: ordered }, null, 2) + '\n');
   else process.stdout.write(formatRecap(ordered, c) + '\n');
-  if (ordered.some((r) => r.status === 'failed' || r.status === 'unreachable' || r.status === 'not-started')) return EXIT_ERROR;
+  if (anyFailed(ordered)) return EXIT_ERROR;
   return opts.check && ordered.some((r) => r.status === 'changed') ? EXIT_CHANGES : EXIT_OK;
 }

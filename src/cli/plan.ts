@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Plan } from '../model/plan.js';
 import { planGateway } from '../runner/gateway.js';
-import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
+import { forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
 import { coloursFor } from '../report/plan-text.js';
 import { formatFleetPlan } from '../report/fleet-plan.js';
 import { formatRecap } from '../report/recap.js';
@@ -24,11 +24,7 @@ export async function planCommand(opts: PlanOptions): Promise<number> {
     return planned.plan;
   });
   spinner.stop();
-  const results: HostResult[] = outcomes.map((o) =>
-    o.ok
-      ? { gateway: o.gateway.name, status: o.value.changes.length > 0 ? 'changed' : 'ok', plan: o.value, durationMs: o.durationMs }
-      : { gateway: o.gateway.name, status: statusOfError(o.error), error: describeError(o.error), durationMs: o.durationMs },
-  );
+  const results: HostResult[] = outcomes.map((o) => (o.ok ? resultOf(o, o.value.changes.length > 0 ? 'changed' : 'ok', o.value) : resultOf(o, 'failed')));
   const plan: Plan = {
     version: 1,
     inventory: inventory.path,

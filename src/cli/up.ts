@@ -1,6 +1,6 @@
 import type { HostPlan } from '../model/plan.js';
 import { applyPlan, planGateway, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
-import { describeError, forEachGateway, statusOfError, type HostResult } from '../runner/fleet.js';
+import { anyFailed, describeError, forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
 import { describeDrift, loadSavedPlan } from '../runner/saved-plan.js';
 import { appendRunLog } from '../runner/run-log.js';
 import { coloursFor } from '../report/plan-text.js';
@@ -47,7 +47,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
   for (const o of planned) {
     const name = o.gateway.name;
     if (!o.ok) {
-      results.set(name, { gateway: name, status: statusOfError(o.error), error: describeError(o.error), durationMs: o.durationMs });
+      results.set(name, resultOf(o, 'failed'));
       continue;
     }
     const p = o.value;
@@ -90,15 +90,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
         return applyPlan(p.planned, p.plan, ctx, { confirmTimeoutS });
       });
       applying.stop();
-      for (const a of applied) {
-        const plan = pending.find((p) => p.planned.gateway === a.gateway)!.plan;
-        results.set(
-          a.gateway.name,
-          a.ok
-            ? { gateway: a.gateway.name, status: 'changed', plan, durationMs: a.durationMs }
-            : { gateway: a.gateway.name, status: statusOfError(a.error), plan, error: describeError(a.error), durationMs: a.durationMs },
-        );
-      }
+      for (const a of applied) results.set(a.gateway.name, resultOf(a, 'changed', pending.find((p) => p.planned.gateway === a.gateway)!.plan));
     }
   } finally {
     await Promise.all(pending.map((p) => p.planned.session.close()));
@@ -108,7 +100,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
   logRun(ctx, 'up', inventory.path, startedAt, ordered);
   if (opts.json) process.stdout.write(JSON.stringify({ run: ctx.id.run, results: ordered }, null, 2) + '\n');
   else process.stdout.write(formatRecap(ordered, c) + '\n');
-  return ordered.some((r) => r.status === 'failed' || r.status === 'unreachable' || r.status === 'not-started') ? EXIT_ERROR : EXIT_OK;
+  return anyFailed(ordered) ? EXIT_ERROR : EXIT_OK;
 }
 
 export function logRun(ctx: RunContext, command: string, inventory: string, startedAt: string, results: HostResult[]): void {

@@ -54,3 +54,14 @@ export async function forEachGateway<T>(
     ),
   );
 }
+
+/** A gateway's line in the recap, from how its work ended. */
+export function resultOf<T>(o: GatewayOutcome<T>, okStatus: HostStatus, plan?: HostPlan): HostResult {
+  const base = { gateway: o.gateway.name, durationMs: o.durationMs, ...(plan ? { plan } : {}) };
+  return o.ok ? { ...base, status: okStatus } : { ...base, status: statusOfError(o.error), error: describeError(o.error) };
+}
+
+/** Anything short of ok/changed makes the run exit 1. */
+export function anyFailed(results: readonly HostResult[]): boolean {
+  return results.some((r) => r.status === 'failed' || r.status === 'unreachable' || r.status === 'not-started');
+}
