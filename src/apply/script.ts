@@ -24,7 +24,7 @@ export interface ApplyScriptParts {
 
 export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScriptParts, marker = randomBytes(8).toString('hex')): ApplyScript {
   const lines = [
-    'LC_ALL=C; export LC_ALL',
+    'LC_ALL=C; export LC_ALL; umask 022',
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `m=${marker}`,
     'e=$(mktemp) || exit 90',
@@ -49,7 +49,7 @@ export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScript
 
 /** Every step's undo, newest first, then the recoveries: what the confirm timer runs to revert. */
 export function buildUndoScript(steps: readonly ApplyStep[]): string {
-  const lines = ['LC_ALL=C; export LC_ALL', 'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH', 'rc=0'];
+  const lines = ['LC_ALL=C; export LC_ALL; umask 022', 'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH', 'rc=0'];
   for (let i = steps.length - 1; i >= 0; i--) lines.push(`(eval ${shellQuote(steps[i]!.undo)}) </dev/null || rc=1`);
   for (const s of steps) if (s.recover) lines.push(`(eval ${shellQuote(s.recover)}) </dev/null || rc=1`);
   lines.push('exit $rc');

@@ -45,12 +45,18 @@ function fileStep(forward: ResourceChange, backward: ResourceChange): ApplyStep 
   };
 }
 
+/**
+ * Written to a temporary name and renamed: a reader (the monitor) never sees
+ * half a file. printf is a shell builtin and the apply script sets umask 022,
+ * so a plain 0644 file costs one process (mv).
+ */
 function fileCommand(after: FileResource | null, named: FileResource): string {
   const path = shellQuote(named.path);
   if (!after) return `rm -f ${path}`;
   const tmp = shellQuote(`${named.path}.lbprov-tmp`);
   const dir = shellQuote(named.path.replace(/\/[^/]+$/, '') || '/');
-  return `mkdir -p ${dir} && printf '%s' ${shellQuote(Buffer.from(after.content).toString('base64'))} | base64 -d > ${tmp} && chmod ${after.mode} ${tmp} && mv -f ${tmp} ${path}`;
+  const chmod = after.mode === '0644' ? '' : ` && chmod ${after.mode} ${tmp}`;
+  return `{ [ -d ${dir} ] || mkdir -p ${dir}; } && printf '%s' ${shellQuote(after.content)} > ${tmp}${chmod} && mv -f ${tmp} ${path}`;
 }
 
 function sysctlStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {

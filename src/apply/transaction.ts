@@ -89,10 +89,8 @@ export function releaseLockScript(id: RunIdentity): string {
 
 /** Appends one JSON line to the gateway's audit log: the controller's record plus time, origin and result. */
 function auditFunction(record: object): string {
-  const b64 = Buffer.from(JSON.stringify(record)).toString('base64');
-  return [
-    `audit() { mkdir -p /var/log/lbprov; r=$(printf '%s' ${shellQuote(b64)} | base64 -d); from=$(printf '%s' "\${SSH_CLIENT:-}" | cut -d" " -f1 | tr -cd "0-9a-fA-F.:"); printf '{"time":"%s","from":"%s","result":"%s","record":%s}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$from" "$1" "$r" >> ${AUDIT_LOG}; }`,
-  ].join('\n');
+  // The origin is the first word of SSH_CLIENT, kept only if it looks like an address.
+  return `audit() { [ -d /var/log/lbprov ] || mkdir -p /var/log/lbprov; from=\${SSH_CLIENT%% *}; case "$from" in *[!0-9a-fA-F.:]*) from=;; esac; printf '{"time":"%s","from":"%s","result":"%s","record":%s}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$from" "$1" ${shellQuote(JSON.stringify(record))} >> ${AUDIT_LOG}; }`;
 }
 
 const REVERT = 'if sh "$t/undo.sh" > "$t/undo.out" 2>&1; then echo reverted > "$t/result"; audit reverted; else echo revert-failed > "$t/result"; audit revert-failed; fi';
@@ -150,7 +148,8 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
     // Its own session: a dropped SSH connection (SIGHUP to this one) does not reach it.
     'setsid sh "$t/apply.sh" </dev/null >"$t/out" 2>&1 &',
     'ap=$!',
-    'while [ ! -e "$t/finished" ] && kill -0 "$ap" 2>/dev/null; do sleep 0.05; done',
+    // setsid execs in place (a background job leads no process group), so the apply is our child.
+    'wait "$ap"',
     'cat "$t/out"',
   ].join('\n');
   return { marker: apply.marker, script: script + '\n' };
@@ -169,6 +168,10 @@ function decisionScript(id: RunIdentity, action: string): string {
     '  kill "$(cat "$t/timer.pid" 2>/dev/null)" 2>/dev/null',
     `  ${action}`,
     `  ${releaseLockScript(id)}`,
+    '  printf "decided "',
+    'else',
+    // The timer got there first: it reverted because nobody confirmed in time.
+    '  printf "already "',
     'fi',
     'cat "$t/result" 2>/dev/null',
   ].join('\n');

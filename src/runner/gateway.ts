@@ -203,12 +203,21 @@ async function confirmOverNewConnection(planned: GatewayPlanned, plan: HostPlan,
   try {
     const facts = await readFacts(session, gw, request, { ctx });
     const left = unappliedChanges(plan.changes, facts);
-    if (left.length > 0) {
-      const result = (await session.run(revertNowScript(ctx.id), { privileged: true, mutating: true })).stdout.trim();
-      throw new RemoteError(`state after apply does not match the plan (${left.map((c) => c.id).join(', ')}); ${result || 'revert attempted'}`, { host: gw.name }, 'apply');
+    const decision = (await session.run(left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), { privileged: true, mutating: true })).stdout.trim();
+    if (decision.startsWith('already ')) {
+      // Too late: the gateway's timer decided while the controller could not get back in.
+      const result = decision.slice('already '.length);
+      throw new RemoteError(
+        result === 'reverted'
+          ? 'reverted: lost connectivity after apply; the gateway restored its previous state by itself'
+          : `lost connectivity after apply; the gateway's confirm timer reports "${result}"`,
+        { host: gw.name },
+        'apply',
+      );
     }
-    const result = (await session.run(confirmScript(ctx.id), { privileged: true, mutating: true })).stdout.trim();
-    if (result !== 'confirmed') throw new RemoteError(`confirm came too late: the gateway had already ${result || 'reverted'}`, { host: gw.name }, 'apply');
+    if (left.length > 0) {
+      throw new RemoteError(`state after apply does not match the plan (${left.map((c) => c.id).join(', ')}); ${decision.replace(/^decided /, '')}`, { host: gw.name }, 'apply');
+    }
     return { after: facts, outcome: 'confirmed' };
   } catch (e) {
     if (e instanceof RemoteError && ['timeout', 'unreachable'].includes(e.reason)) return reportLostGateway(planned, ctx, timeoutS, started, e);
