@@ -47,12 +47,3 @@ export function summaryLine(plan: HostPlan): string {
   const s = summarize(plan);
   return `${plan.gateway}: ${s.add} to add, ${s.change} to change, ${s.remove} to remove`;
 }
-
-export function formatHostPlan(plan: HostPlan, c: Colours): string {
-  const lines = [c.bold(plan.gateway)];
-  for (const note of plan.notes) lines.push(c.dim(`  # ${note}`));
-  for (const change of plan.changes) lines.push(...formatChange(change, c));
-  if (plan.changes.length === 0) lines.push('  no changes');
-  lines.push(c.bold(summaryLine(plan)));
-  return lines.join('\n');
-}
