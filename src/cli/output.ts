@@ -18,9 +18,17 @@ export function reportFatal(e: unknown): number {
   return EXIT_ERROR;
 }
 
-/** A spinner on a terminal; plain progress lines elsewhere (CI logs). */
+/**
+ * A spinner on a terminal; plain progress lines elsewhere (CI logs). A
+ * terminal that reports no width (a bare pty, some serial consoles) gets the
+ * plain lines too: ora cannot redraw in place there.
+ */
 export function progress(text: string, json: boolean): Ora {
-  return ora({ text, stream: process.stderr, isEnabled: process.stderr.isTTY && !json, isSilent: json });
+  return ora({ text, stream: process.stderr, isEnabled: hasLiveTerminal(process.stderr) && !json, isSilent: json });
+}
+
+export function hasLiveTerminal(stream: NodeJS.WriteStream): boolean {
+  return stream.isTTY === true && (stream.columns ?? 0) > 0 && process.env.TERM !== 'dumb';
 }
 
 /** A yes/no question on the terminal; without a terminal only `yes` (--yes) proceeds. */

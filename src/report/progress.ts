@@ -28,7 +28,8 @@ export interface ProgressOptions {
 
 export function progressMode(stream: NodeJS.WriteStream, json: boolean, env: NodeJS.ProcessEnv = process.env): ProgressMode {
   if (json) return 'silent';
-  return stream.isTTY && env.TERM !== 'dumb' && !env.CI ? 'live' : 'lines';
+  // A terminal that reports no width cannot be redrawn in place.
+  return stream.isTTY && (stream.columns ?? 0) > 0 && env.TERM !== 'dumb' && !env.CI ? 'live' : 'lines';
 }
 
 type Counted = Exclude<HostStatus, 'not-started'>;

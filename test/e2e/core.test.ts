@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countConnections } from '../../src/lab/index.js';
-import { foreignLines, skipLab, startLab, type LabRun } from './harness.js';
+import { spawn } from 'node:child_process';
+import { CLI, foreignLines, skipLab, startLab, type LabRun } from './harness.js';
 
 const FOREIGN_MANGLE = [
   '*mangle',
@@ -68,6 +69,24 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     const result = await t.cli(['up', '-i', t.lab.inventoryPath]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/--yes/);
+    expect(await state()).toEqual(before);
+  });
+
+  it('up on a terminal shows the plan and asks; answering no changes nothing', async () => {
+    // script(1) gives the CLI a real pseudo-terminal; "n" is typed at the prompt.
+    const answered = await new Promise<{ code: number | null; out: string }>((done) => {
+      const child = spawn('script', ['-qec', `${process.execPath} ${CLI} up -i ${t.lab.inventoryPath}`, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('[y/N]')) child.stdin.write('n\r');
+      });
+      child.on('close', (code) => done({ code, out }));
+    });
+    expect(answered.out).toContain('chain:mangle:LBPROV_BALANCE');
+    expect(answered.out).toMatch(/Apply these changes to 1 gateway\(s\)\? \[y\/N\]/);
+    expect(answered.out).toMatch(/gw1\s+not-started/);
+    expect(answered.code).toBe(1);
     expect(await state()).toEqual(before);
   });
 
