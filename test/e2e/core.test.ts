@@ -81,7 +81,12 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
         out += d.toString();
         if (out.includes('[y/N]')) child.stdin.write('n\r');
       });
-      child.on('close', (code) => done({ code, out }));
+      // Never leave the child behind, whatever it prints.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
+      child.on('close', (code) => {
+        clearTimeout(guard);
+        done({ code, out });
+      });
     });
     expect(answered.out).toContain('chain:mangle:LBPROV_BALANCE');
     expect(answered.out).toMatch(/Apply these changes to 1 gateway\(s\)\? \[y\/N\]/);
