@@ -139,6 +139,13 @@ async function benchLbprov(n) {
   }
 }
 
+/** GNU time measures each command's CPU; Debian's `time` package, installed when missing. */
+function ensureGnuTime() {
+  if (existsSync('/usr/bin/time')) return;
+  process.stderr.write('installing Debian time ...\n');
+  execFileSync('apt-get', ['install', '-y', '-q', 'time'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
 function ensureAnsible() {
   try {
     execFileSync('ansible-playbook', ['--version'], { stdio: 'ignore' });
@@ -258,6 +265,7 @@ const work = mkdtempSync(join(tmpdir(), 'lbprov-bench-'));
 const loadAtStart = loadavg()[0];
 try {
   if (process.getuid?.() !== 0) throw new Error('the benchmark builds network namespaces: run it as root');
+  ensureGnuTime();
   const ansibleVersion = ansibleSizes.length > 0 ? ensureAnsible() : null;
   const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim().split(',')[0];
   const table = [
