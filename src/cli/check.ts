@@ -2,9 +2,9 @@
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Resource } from '../model/resources.js';
-import { connect, readFacts, type RunContext } from '../runner/gateway.js';
+import { connect, factsRequestOf, readFacts, type RunContext } from '../runner/gateway.js';
 import { describeError, forEachGateway, type HostError } from '../runner/fleet.js';
-import { factsRequestFor, renderDesiredState } from '../render/desired.js';
+import { renderDesiredState } from '../render/desired.js';
 import { runChecks, type CheckResult, type CheckStatus } from '../checks/index.js';
 import { coloursFor, type Colours } from '../report/plan-text.js';
 import { LbprovError } from '../errors.js';
@@ -26,7 +26,7 @@ export interface GatewayChecks {
 export async function readGatewayFacts(gw: GatewaySpec, ctx: RunContext): Promise<HostFacts> {
   const session = await connect(gw, ctx);
   try {
-    return await readFacts(session, gw, factsRequestFor(gw, ctx.playbook, ctx.templates));
+    return await readFacts(session, gw, factsRequestOf(gw, ctx));
   } finally {
     await session.close();
   }

@@ -3,9 +3,8 @@ import type { GatewaySpec, Inventory } from '../model/inventory.js';
 import { loadInventory, selectGateways } from '../inventory/index.js';
 import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
 import { loadTemplateSet } from '../render/templates.js';
-import { buildBalancerView } from '../render/view-model.js';
 import { traceFromEnv } from '../ssh/trace.js';
-import type { RunContext } from '../runner/gateway.js';
+import { factsRequestOf, type RunContext } from '../runner/gateway.js';
 import { newRunIdentity } from '../apply/transaction.js';
 
 export interface CommonOptions {
@@ -30,27 +29,25 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
   const gateways = selectGateways(inventory, opts.limit);
   const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
   const templates = loadTemplateSet(playbook.templatesDir);
-  // Every template renders for every selected gateway before any connection: a missing variable is
-  // an input error naming file:line, never a failure half-way through a fleet.
-  for (const gw of gateways) {
-    const view = buildBalancerView(gw, null);
-    for (const entry of playbook.resources) if ('template' in entry) templates.render(entry.template, view);
-  }
   const forks = Number(opts.forks);
   const lockWaitS = Number(opts.lockTimeout ?? 30);
   const hostTimeoutS = Number(opts.hostTimeout ?? 900);
+  const ctx: RunContext = {
+    playbook,
+    templates,
+    trace: traceFromEnv(),
+    acceptNew: opts.acceptNew,
+    id: newRunIdentity(),
+    lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
+    hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
+    factsRequests: new Map(),
+  };
+  // Every template renders for every selected gateway before any connection (see factsRequestFor).
+  for (const gw of gateways) factsRequestOf(gw, ctx);
   return {
     inventory,
     gateways,
     forks: Number.isInteger(forks) && forks > 0 ? forks : 20,
-    ctx: {
-      playbook,
-      templates,
-      trace: traceFromEnv(),
-      acceptNew: opts.acceptNew,
-      id: newRunIdentity(),
-      lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
-      hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
-    },
+    ctx,
   };
 }

@@ -5,10 +5,11 @@
  * same path as `up`.
  */
 import type { GatewaySpec } from '../model/inventory.js';
+import type { HostFacts } from '../model/facts.js';
 import type { HostPlan } from '../model/plan.js';
-import { applyPlan, connect, readFacts, type GatewayPlanned, type RunContext } from '../runner/gateway.js';
-import { anyFailed, describeError, forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
-import { factsRequestFor } from '../render/desired.js';
+import type { Resource } from '../model/resources.js';
+import { applyPlan, planGateway, type GatewayPlanned } from '../runner/gateway.js';
+import { anyFailed, forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
 import { removalState, SYSCTL_ORIGINAL_PATH } from '../render/persistence.js';
 import { MONITOR_RUN_DIR } from '../facts/gather.js';
 import { diffResources } from '../diff/diff.js';
@@ -27,23 +28,14 @@ export interface DownOptions extends CommonOptions {
   json?: boolean;
 }
 
-/** Reads the gateway (taking its lock unless only looking) and plans the removal. */
-export async function planRemoval(gw: GatewaySpec, ctx: RunContext, lock: boolean): Promise<GatewayPlanned> {
-  const request = factsRequestFor(gw, ctx.playbook, ctx.templates);
-  const session = await connect(gw, ctx);
-  try {
-    const facts = await readFacts(session, gw, request, lock ? { ctx } : undefined);
-    const { desired, current } = removalState(facts);
-    const notes = [...facts.warnings];
-    if (!facts.owned.some((r) => r.kind === 'file' && r.path === SYSCTL_ORIGINAL_PATH) && facts.owned.some((r) => r.kind === 'file')) {
-      notes.push(`no record of the kernel settings before lbprov (${SYSCTL_ORIGINAL_PATH}): they stay as they are`);
-    }
-    const plan: HostPlan = { gateway: gw.name, changes: diffResources(desired, current), fingerprint: facts.fingerprint, notes };
-    return { gateway: gw, session, facts, desired, plan, request, locked: lock };
-  } catch (e) {
-    await session.close();
-    throw e;
+/** The removal of everything lbprov owns, back to the kernel settings recorded before its first up. */
+export function planRemovalFromFacts(gw: GatewaySpec, facts: HostFacts): { desired: Resource[]; plan: HostPlan } {
+  const { desired, current } = removalState(facts);
+  const notes = [...facts.warnings];
+  if (!facts.owned.some((r) => r.kind === 'file' && r.path === SYSCTL_ORIGINAL_PATH) && facts.owned.some((r) => r.kind === 'file')) {
+    notes.push(`no record of the kernel settings before lbprov (${SYSCTL_ORIGINAL_PATH}): they stay as they are`);
   }
+  return { desired, plan: { gateway: gw.name, changes: diffResources(desired, current), fingerprint: facts.fingerprint, notes } };
 }
 
 /**
@@ -63,7 +55,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   const pending: GatewayPlanned[] = [];
   const shown: HostPlan[] = [];
   const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
-  const planned = await forEachGateway(gateways, forks, (gw) => planRemoval(gw, ctx, !opts.check));
+  const planned = await forEachGateway(gateways, forks, (gw) => planGateway(gw, ctx, !opts.check, planRemovalFromFacts));
   spinner.stop();
   for (const o of planned) {
     const name = o.gateway.name;

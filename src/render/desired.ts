@@ -16,7 +16,12 @@ import { kernelModuleResources } from './modules.js';
 import { persistenceResources } from './persistence.js';
 
 
-/** What the facts script must read for this gateway: the sysctl keys and files the playbook manages. */
+/**
+ * The pre-render, before any connection: every template renders once with the
+ * facts-free view (so a missing variable is an input error naming file:line,
+ * never a failure half-way through a fleet), and what the facts script must
+ * read comes out of it: the sysctl keys, files and services the playbook manages.
+ */
 export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet): FactsRequest {
   const view = buildBalancerView(gw, null);
   const sysctlKeys: string[] = [];
@@ -24,9 +29,13 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
   const services: string[] = [];
   for (const entry of playbook.resources) {
     if (entry.type === 'file') filePaths.push(entry.path);
-    if (entry.type === 'service') services.push(entry.name);
+    if (entry.type === 'service') {
+      services.push(entry.name);
+      continue;
+    }
+    const text = templates.render(entry.template, view);
     if (entry.type !== 'sysctl') continue;
-    for (const r of resourcesFromText(entry, templates.render(entry.template, view), entry.template, ownedRanges(gw))) {
+    for (const r of resourcesFromText(entry, text, entry.template, ownedRanges(gw))) {
       if (r.kind === 'sysctl') sysctlKeys.push(r.key);
     }
   }

@@ -43,6 +43,8 @@ export interface RunContext {
   lockWaitS: number;
   /** Seconds one connection to a gateway may last, whatever its commands do. */
   hostTimeoutS: number;
+  /** What the facts script reads per gateway, worked out once per run (see factsRequestOf). */
+  factsRequests: Map<string, FactsRequest>;
 }
 
 export interface GatewayPlanned {
@@ -54,6 +56,16 @@ export interface GatewayPlanned {
   request: FactsRequest;
   /** This run holds the gateway's lock (taken while reading facts for up/down). */
   locked: boolean;
+}
+
+/** The gateway's facts request, rendered once per run and reused by every round trip. */
+export function factsRequestOf(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 'templates' | 'factsRequests'>): FactsRequest {
+  let request = ctx.factsRequests.get(gw.name);
+  if (!request) {
+    request = factsRequestFor(gw, ctx.playbook, ctx.templates);
+    ctx.factsRequests.set(gw.name, request);
+  }
+  return request;
 }
 
 /**
@@ -100,13 +112,19 @@ export function planFromFacts(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' 
   return { desired, plan: { gateway: gw.name, changes, fingerprint: facts.fingerprint, notes } };
 }
 
-/** Opens the gateway's one connection and plans; `lock` takes the gateway's lock in the same round trip. The caller closes `session`. */
-export async function planGateway(gw: GatewaySpec, ctx: RunContext, lock = false): Promise<GatewayPlanned> {
-  const request = factsRequestFor(gw, ctx.playbook, ctx.templates);
+/** How a command turns a gateway's facts into its plan: the balancer's by default, `down` its removal. */
+export type Planner = (gw: GatewaySpec, facts: HostFacts) => { desired: Resource[]; plan: HostPlan };
+
+/**
+ * Opens the gateway's one connection and plans; `lock` takes the gateway's
+ * lock in the same round trip. The caller closes `session`.
+ */
+export async function planGateway(gw: GatewaySpec, ctx: RunContext, lock = false, planner: Planner = (g, facts) => planFromFacts(g, ctx, facts)): Promise<GatewayPlanned> {
+  const request = factsRequestOf(gw, ctx);
   const session = await connect(gw, ctx);
   try {
     const facts = await readFacts(session, gw, request, lock ? { ctx } : undefined);
-    return { gateway: gw, session, facts, request, locked: lock, ...planFromFacts(gw, ctx, facts) };
+    return { gateway: gw, session, facts, request, locked: lock, ...planner(gw, facts) };
   } catch (e) {
     await session.close();
     throw e;
