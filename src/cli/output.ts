@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import ora, { type Ora } from 'ora';
 import { InputError, LbprovError, RemoteError } from '../errors.js';
 import { coloursFor } from '../report/plan-text.js';
+import { hasLiveTerminal } from '../report/progress.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -18,18 +19,11 @@ export function reportFatal(e: unknown): number {
   return EXIT_ERROR;
 }
 
-/**
- * A spinner on a terminal; plain progress lines elsewhere (CI logs). A
- * terminal that reports no width (a bare pty, some serial consoles) gets the
- * plain lines too: ora cannot redraw in place there.
- */
+/** A spinner on a terminal it can redraw; plain progress text elsewhere (CI logs). */
 export function progress(text: string, json: boolean): Ora {
   return ora({ text, stream: process.stderr, isEnabled: hasLiveTerminal(process.stderr) && !json, isSilent: json });
 }
 
-export function hasLiveTerminal(stream: NodeJS.WriteStream): boolean {
-  return stream.isTTY === true && (stream.columns ?? 0) > 0 && process.env.TERM !== 'dumb';
-}
 
 /** A yes/no question on the terminal; without a terminal only `yes` (--yes) proceeds. */
 export async function askToProceed(question: string, yes: boolean | undefined): Promise<boolean> {

@@ -12,12 +12,11 @@ import { shellQuote } from '../ssh/quote.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
 import { parseIpAddr, parseIpRules, parseIpRoutes } from './iproute.js';
 import { readTar } from './tar.js';
-import type { OwnedRanges } from '../render/ownership.js';
+import { SERVICE_NAME, type OwnedRanges } from '../render/ownership.js';
 
 export const MANIFEST_PATH = '/etc/lbprov/manifest';
 export const MONITOR_RUN_DIR = '/run/lbprov';
 const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov|etc\/systemd\/system\/multi-user\.target\.d\/lbprov)[A-Za-z0-9_.\/-]*$/;
-const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 const SYSCTL_KEY = /^[a-z0-9_]+(\.[A-Za-z0-9_@/-]+)+$/;
 
 /** Under lbprov's folders, with no empty, `.` or `..` segment that could point it anywhere else. */

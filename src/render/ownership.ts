@@ -1,6 +1,9 @@
 /** What lbprov owns on a gateway, beyond its LBPROV_* chains and its files. */
 import type { GatewaySpec } from '../model/inventory.js';
 
+/** A service lbprov runs: /etc/lbprov/<name>.sh, /run/lbprov/<name>.pid and .revision. */
+export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+
 export interface OwnedRanges {
   priorityFirst: number;
   priorityLast: number;

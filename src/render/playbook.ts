@@ -4,6 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseYamlWithSchema } from '../inventory/yaml-source.js';
+import { SERVICE_NAME } from './ownership.js';
 
 const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
 
@@ -23,7 +24,7 @@ const entry = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('service'),
     // Runs /etc/lbprov/<name>.sh start|stop|restart; its pid and revision live in /run/lbprov/<name>.*
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/),
+    name: z.string().regex(SERVICE_NAME),
     files: z.array(z.string().regex(OWNED_FILE)).min(1),
   }),
 ]);

@@ -26,10 +26,17 @@ export interface ProgressOptions {
   slowest?: number;
 }
 
+/**
+ * A terminal a line can be redrawn in: a TTY that reports its width (a bare
+ * pty or some serial consoles report none) and is not TERM=dumb.
+ */
+export function hasLiveTerminal(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
+  return stream.isTTY === true && (stream.columns ?? 0) > 0 && env.TERM !== 'dumb';
+}
+
 export function progressMode(stream: NodeJS.WriteStream, json: boolean, env: NodeJS.ProcessEnv = process.env): ProgressMode {
   if (json) return 'silent';
-  // A terminal that reports no width cannot be redrawn in place.
-  return stream.isTTY && (stream.columns ?? 0) > 0 && env.TERM !== 'dumb' && !env.CI ? 'live' : 'lines';
+  return hasLiveTerminal(stream, env) && !env.CI ? 'live' : 'lines';
 }
 
 type Counted = Exclude<HostStatus, 'not-started'>;
