@@ -20,6 +20,8 @@ export interface ApplyScriptParts {
   onSuccess?: string;
   /** Shell run after a rollback. */
   onFailure?: string;
+  /** Shell word naming a scratch file for a step's output (a file of the transaction: no mktemp). */
+  errorFile: string;
 }
 
 export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScriptParts, marker = randomBytes(8).toString('hex')): ApplyScript {
@@ -27,7 +29,7 @@ export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScript
     'LC_ALL=C; export LC_ALL; umask 022',
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `m=${marker}`,
-    'e=$(mktemp) || exit 90',
+    `e=${parts.errorFile}`,
     'ok=1; applied=" "; started=" "',
     'step() { printf "@@%s step %s %s\\n" "$m" "$1" "$2"; started=" $1$started"; if (eval "$3") </dev/null >"$e" 2>&1; then applied=" $1$applied"; else printf "@@%s failed %s\\n" "$m" "$1"; head -c 8192 "$e"; printf "\\n@@%s endfailed\\n" "$m"; ok=0; fi; }',
     'undo() { case "$applied" in *" $1 "*) if ! (eval "$2") </dev/null >"$e" 2>&1; then printf "@@%s undofailed %s\\n" "$m" "$1"; head -c 2048 "$e"; echo; fi;; esac; }',
@@ -43,7 +45,7 @@ export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScript
   if (parts.onFailure) lines.push(parts.onFailure);
   lines.push('fi');
   if (parts.onSuccess) lines.push('if [ $ok = 1 ]; then', parts.onSuccess, 'fi');
-  lines.push('printf "@@%s result %s\\n" "$m" "$ok"', 'rm -f "$e"', parts.verifyScript);
+  lines.push('printf "@@%s result %s\\n" "$m" "$ok"', parts.verifyScript);
   return { marker, script: lines.join('\n') + '\n' };
 }
 

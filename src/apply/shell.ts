@@ -24,7 +24,7 @@ export function sign(c: ResourceChange): string {
   return c.action === 'create' ? '+' : c.action === 'delete' ? '-' : '~';
 }
 
-/** Payloads travel base64-encoded: no quoting of rule text can go wrong. */
+/** A payload on a command's stdin: printf is a builtin and shellQuote keeps any text literal. */
 export function pipeInto(payload: string, command: string): string {
-  return `printf '%s' ${shellQuote(Buffer.from(payload).toString('base64'))} | base64 -d | ${command}`;
+  return `printf '%s' ${shellQuote(payload)} | ${command}`;
 }

@@ -43,8 +43,29 @@ export function txnDir(id: RunIdentity): string {
   return `${TXN_ROOT}/${id.run}`;
 }
 
-/** `pstart PID`: the process's start time, so a reused pid is never taken for the holder. */
-const PROCESS_START = 'pstart() { sed "s/.*) //" /proc/$1/stat 2>/dev/null | cut -d" " -f20; }';
+/**
+ * Shell functions over the lock, builtins only (a first `up` on 100 gateways
+ * spent more CPU in sed, cut and date here than in the apply itself):
+ * `pstart PID` sets ps_ to the process's start time, so a reused pid is never
+ * taken for the holder; `read_owner` sets opid, ostart, orun, octl, ocpid and
+ * osince from the lock's owner file (all empty when there is none).
+ */
+function lockFunctions(lockDir = LOCK_DIR): string {
+  return [
+    `lk=${shellQuote(lockDir)}`,
+    'pstart() { ps_=; l_=; read -r l_ 2>/dev/null < /proc/$1/stat || return 0; set -- ${l_##*) }; [ $# -ge 20 ] && shift 19 && ps_=$1; }',
+    'read_owner() { opid=; ostart=; orun=; octl=; ocpid=; osince=; [ -r "$lk/owner" ] || return 0; while IFS== read -r k_ v_; do case $k_ in pid) opid=$v_;; start) ostart=$v_;; run) orun=$v_;; controller) octl=$v_;; controller_pid) ocpid=$v_;; since) osince=$v_;; esac; done < "$lk/owner"; }',
+    'write_owner() { printf "pid=%s\\nstart=%s\\nrun=%s\\ncontroller=%s\\ncontroller_pid=%s\\nsince=%s\\n" "$@" > "$lk/owner"; }',
+  ].join('\n');
+}
+
+/** Sleeps between two looks at a lock held by someone else. */
+const LOCK_POLL_S = 0.2;
+/**
+ * Looks at a lock without an owner file before taking it over: mkdir and the
+ * owner's write are two steps, and a holder may be between them.
+ */
+const OWNERLESS_LOOKS = 25;
 
 /**
  * Shell that takes the gateway's lock, waiting up to waitS seconds. The holder
@@ -53,38 +74,42 @@ const PROCESS_START = 'pstart() { sed "s/.*) //" /proc/$1/stat 2>/dev/null | cut
  * unless an apply hands it to a process of its own. A lock whose holder is
  * gone is simply taken.
  */
-export function acquireLockScript(id: RunIdentity, waitS: number): string {
+export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDir?: string; now?: number } = {}): string {
+  const lockDir = opts.lockDir ?? LOCK_DIR;
+  const looks = Math.max(0, Math.ceil(waitS / LOCK_POLL_S));
+  const parent = shellQuote(lockDir.replace(/\/[^/]+$/, '') || '/');
   return [
-    `lk=${LOCK_DIR}; run=${id.run}`,
-    'mkdir -p /run/lbprov',
-    PROCESS_START,
-    'holder=$$; p=$$; while [ "$p" -gt 1 ] 2>/dev/null; do case "$(cat /proc/$p/comm 2>/dev/null)" in sshd*) holder=$p; break;; esac; p=$(sed "s/.*) //" /proc/$p/stat 2>/dev/null | cut -d" " -f2); [ -n "$p" ] || break; done',
-    `deadline=$(( $(date +%s) + ${Math.max(0, Math.floor(waitS))} ))`,
+    lockFunctions(lockDir),
+    `run=${id.run}`,
+    `[ -d ${parent} ] || mkdir -p ${parent}`,
+    // The connection's sshd: the first ancestor whose name starts with sshd (sshd-session since OpenSSH 9.8).
+    'holder=$$; p=$$; while [ "$p" -gt 1 ] 2>/dev/null; do l_=; read -r l_ 2>/dev/null < /proc/$p/stat || break; c_=${l_#*(}; case ${c_%) *} in sshd*) holder=$p; break;; esac; set -- ${l_##*) }; p=$2; done',
+    'n=0; ownerless=0',
     'while :; do',
-    `  if mkdir "$lk" 2>/dev/null; then printf "pid=%s\nstart=%s\nrun=%s\ncontroller=%s\ncontroller_pid=%s\nsince=%s\n" "$holder" "$(pstart $holder)" "$run" ${shellQuote(id.controller)} ${id.controllerPid} "$(date +%s)" > "$lk/owner"; break; fi`,
-    '  opid=$(sed -n "s/^pid=//p" "$lk/owner" 2>/dev/null); ostart=$(sed -n "s/^start=//p" "$lk/owner" 2>/dev/null); orun=$(sed -n "s/^run=//p" "$lk/owner" 2>/dev/null)',
+    `  if mkdir "$lk" 2>/dev/null; then pstart $holder; write_owner "$holder" "$ps_" "$run" ${shellQuote(id.controller)} ${id.controllerPid} ${Math.floor((opts.now ?? Date.now()) / 1000)}; break; fi`,
+    '  read_owner',
     '  [ "$orun" = "$run" ] && break',
+    '  stale=0',
+    '  if [ -n "$opid" ]; then ownerless=0; pstart "$opid"; [ "$ps_" != "$ostart" ] && stale=1',
+    `  else ownerless=$((ownerless + 1)); [ $ownerless -ge ${OWNERLESS_LOOKS} ] && stale=1; fi`,
     // A guard dir keeps two runs from taking the same dead lock at once.
-    '  if { [ -z "$opid" ] || [ "$(pstart "$opid")" != "$ostart" ]; } && mkdir "$lk.takeover" 2>/dev/null; then',
-    '    o2=$(sed -n "s/^pid=//p" "$lk/owner" 2>/dev/null); [ "$o2" = "$opid" ] && rm -rf "$lk"; rmdir "$lk.takeover"; continue',
+    '  if [ $stale = 1 ] && mkdir "$lk.takeover" 2>/dev/null; then',
+    '    o1=$opid; read_owner; [ "$opid" = "$o1" ] && rm -rf "$lk"; rmdir "$lk.takeover"; ownerless=0; continue',
     '  fi',
     '  if [ -d "$lk.takeover" ] && [ $(( $(date +%s) - $(stat -c %Y "$lk.takeover" 2>/dev/null || date +%s) )) -gt 10 ]; then rmdir "$lk.takeover" 2>/dev/null; fi',
-    `  if [ "$(date +%s)" -ge "$deadline" ]; then printf "@@lbprov-locked "; tr "\n" " " < "$lk/owner" 2>/dev/null; echo; exit ${EXIT_LOCKED}; fi`,
-    '  sleep 0.2',
+    `  if [ $n -ge ${looks} ]; then printf "@@lbprov-locked "; tr "\\n" " " 2>/dev/null < "$lk/owner"; echo; exit ${EXIT_LOCKED}; fi`,
+    `  n=$((n + 1)); sleep ${LOCK_POLL_S}`,
     'done',
   ].join('\n');
 }
 
 /** Hands the lock to pid $1 (a detached apply or the confirm timer) if this run owns it. */
 function handLockScript(id: RunIdentity): string {
-  return [
-    PROCESS_START,
-    `hand_lock() { if [ "$(sed -n "s/^run=//p" ${LOCK_DIR}/owner 2>/dev/null)" = ${id.run} ]; then sed -i "s/^pid=.*/pid=$1/; s/^start=.*/start=$(pstart $1)/" ${LOCK_DIR}/owner; fi; }`,
-  ].join('\n');
+  return `hand_lock() { read_owner; if [ "$orun" = ${id.run} ]; then pstart $1; write_owner "$1" "$ps_" "$orun" "$octl" "$ocpid" "$osince"; fi; }`;
 }
 
 export function releaseLockScript(id: RunIdentity): string {
-  return `if [ "$(sed -n "s/^run=//p" ${LOCK_DIR}/owner 2>/dev/null)" = ${id.run} ]; then rm -rf ${LOCK_DIR}; fi`;
+  return `read_owner; if [ "$orun" = ${id.run} ]; then rm -rf "$lk"; fi`;
 }
 
 /** Appends one JSON line to the gateway's audit log: the controller's record plus time, origin and result. */
@@ -111,16 +136,20 @@ export interface Transaction {
   script: string;
 }
 
+/** Past this many transaction folders the oldest are pruned down to TXN_KEPT (pruning costs processes: not every run). */
+const TXN_PRUNE_AT = 40;
+const TXN_KEPT = 20;
+
 export function buildTransaction(opts: TransactionOptions): Transaction {
   const { id } = opts;
   const dir = txnDir(id);
-  const common = [handLockScript(id), auditFunction(opts.record)].join('\n');
+  const common = [lockFunctions(), handLockScript(id), auditFunction(opts.record)].join('\n');
   const timer = [
     'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     common,
     `t=${dir}`,
-    `end=$(( $(date +%s) + ${opts.confirmTimeoutS ?? 0} ))`,
-    'while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$t/decided" ]; do sleep 0.2; done',
+    // One sleeping process: a confirm kills this timer's process group (it leads its own session).
+    `sleep ${opts.confirmTimeoutS ?? 0}`,
     // mkdir decides atomically between this timer and a late confirm.
     'if mkdir "$t/decided" 2>/dev/null; then',
     `  ${REVERT}`,
@@ -134,17 +163,18 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
       : 'setsid sh "$t/timer.sh" </dev/null >/dev/null 2>&1 & tp=$!; echo "$tp" > "$t/timer.pid"; hand_lock "$tp"; echo pending > "$t/result"',
   ].join('\n');
   const onFailure = ['echo rolled-back > "$t/result"', 'audit rolled-back', releaseLockScript(id)].join('\n');
-  const apply = buildApplyScript(opts.steps, { verifyScript: opts.verifyScript, onSuccess, onFailure });
-  const applyFile = [`t=${dir}`, common, 'hand_lock $$', apply.script, 'touch "$t/finished"'].join('\n');
+  const apply = buildApplyScript(opts.steps, { verifyScript: opts.verifyScript, onSuccess, onFailure, errorFile: '"$t/step.err"' });
+  const applyFile = [`t=${dir}`, common, 'hand_lock $$', apply.script].join('\n');
   const script = [
     'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `t=${dir}`,
     'mkdir -p "$t" || exit 91',
-    // Keep the last 20 transactions for post-mortems.
-    `ls -1dt ${TXN_ROOT}/*/ 2>/dev/null | tail -n +21 | while read -r old; do rm -rf "$old"; done`,
-    `printf '%s' ${shellQuote(b64(applyFile))} | base64 -d > "$t/apply.sh"`,
-    `printf '%s' ${shellQuote(b64(buildUndoScript(opts.steps)))} | base64 -d > "$t/undo.sh"`,
-    `printf '%s' ${shellQuote(b64(timer))} | base64 -d > "$t/timer.sh"`,
+    // Keep the last transactions for post-mortems.
+    `set -- ${TXN_ROOT}/*/; if [ $# -gt ${TXN_PRUNE_AT} ]; then ls -1dt ${TXN_ROOT}/*/ | tail -n +${TXN_KEPT + 1} | while read -r old; do rm -rf "$old"; done; fi`,
+    // printf is a builtin and shellQuote keeps any text literal: no process per file.
+    `printf '%s' ${shellQuote(applyFile)} > "$t/apply.sh"`,
+    `printf '%s' ${shellQuote(buildUndoScript(opts.steps))} > "$t/undo.sh"`,
+    `printf '%s' ${shellQuote(timer)} > "$t/timer.sh"`,
     // Its own session: a dropped SSH connection (SIGHUP to this one) does not reach it.
     'setsid sh "$t/apply.sh" </dev/null >"$t/out" 2>&1 &',
     'ap=$!',
@@ -163,9 +193,13 @@ function decisionScript(id: RunIdentity, action: string): string {
   return [
     'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     `t=${txnDir(id)}`,
+    lockFunctions(),
     auditFunction({ run: id.run, by: id.controller }),
+    // A first connection lost mid-apply: the detached apply may still run; its result file says it ended.
+    'i=0; while [ ! -s "$t/result" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done',
     'if mkdir "$t/decided" 2>/dev/null; then',
-    '  kill "$(cat "$t/timer.pid" 2>/dev/null)" 2>/dev/null',
+    // The timer leads its own process group: its sleep goes with it.
+    '  tp=; read -r tp 2>/dev/null < "$t/timer.pid"; case "$tp" in ""|*[!0-9]*) ;; *) kill -TERM -"$tp" 2>/dev/null;; esac',
     `  ${action}`,
     `  ${releaseLockScript(id)}`,
     '  printf "decided "',
@@ -173,7 +207,7 @@ function decisionScript(id: RunIdentity, action: string): string {
     // The timer got there first: it reverted because nobody confirmed in time.
     '  printf "already "',
     'fi',
-    'cat "$t/result" 2>/dev/null',
+    'r=; read -r r 2>/dev/null < "$t/result"; printf "%s\\n" "$r"',
   ].join('\n');
 }
 
@@ -190,8 +224,4 @@ export function revertNowScript(id: RunIdentity): string {
 /** What became of a transaction, read after the controller lost the gateway for a while. */
 export function resultScript(id: RunIdentity): string {
   return `cat ${txnDir(id)}/result 2>/dev/null; true`;
-}
-
-function b64(s: string): string {
-  return Buffer.from(s).toString('base64');
 }

@@ -43,8 +43,16 @@ export function sysctlPath(key: string): string {
   return `/proc/sys/${key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'))}`;
 }
 
-/** `prelude` runs first (the lock of `up`); its failure ends the script with its own exit code. */
-export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).toString('hex'), prelude = ''): FactsScript {
+export interface FactsScriptOptions {
+  marker?: string;
+  /** Runs first (the lock of `up`); its failure ends the script with its own exit code. */
+  prelude?: string;
+  /** Shell word naming a scratch file for stderr when the caller has one (an apply's folder); else mktemp. */
+  errorFile?: string;
+}
+
+export function buildFactsScript(request: FactsRequest, opts: FactsScriptOptions = {}): FactsScript {
+  const marker = opts.marker ?? randomBytes(8).toString('hex');
   const sections: (readonly [string, string])[] = [
     ['kernel', 'echo "$kr"'],
     ...FIREWALL_BACKENDS.flatMap((b) => b.factsSections('ipv4')),
@@ -66,10 +74,10 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
   const lines = [
     'LC_ALL=C; export LC_ALL',
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
-    prelude,
+    opts.prelude ?? '',
     `m=${marker}`,
-    'e=$(mktemp) || exit 90',
-    'kr=$(uname -r)',
+    opts.errorFile ? `e=${opts.errorFile}` : 'e=$(mktemp) || exit 90',
+    'kr=; read -r kr < /proc/sys/kernel/osrelease || kr=$(uname -r)',
     // cat without a process, for the small files most sections read.
     'show() { [ -r "$1" ] || return 1; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done < "$1"; }',
     // No subshell per section: on 100 gateways the forks alone cost a CPU-second.
@@ -77,7 +85,7 @@ export function buildFactsScript(request: FactsRequest, marker = randomBytes(8).
     ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
     // Without this last line the output was cut short, however complete its sections look.
     'printf "@@%s done\\n" "$m"',
-    'rm -f "$e"',
+    ...(opts.errorFile ? [] : ['rm -f "$e"']),
   ];
   return { marker, script: lines.join('\n') + '\n' };
 }
@@ -99,8 +107,10 @@ function serviceScript(name: string): string {
  */
 function filesScript(paths: string[]): string {
   // Files named in the manifest are read too, so files lbprov stopped wanting can be removed.
+  // Kept from the manifest: plain words, no `..`, under lbprov's folders or named lbprov*.
   return [
-    `fl="${[MANIFEST_PATH, ...paths].map((p) => p.slice(1)).join(' ')} $(sed -n '/\\.\\./d; s#^/\\(\\(etc\\|var/lib\\)/lbprov/[A-Za-z0-9_./-]*\\)$#\\1#p; s#^/\\([A-Za-z0-9_./-]*/lbprov[A-Za-z0-9_.-]*\\)$#\\1#p' ${MANIFEST_PATH} 2>/dev/null)"`,
+    `fl=${shellQuote([MANIFEST_PATH, ...paths].map((p) => p.slice(1)).join(' '))}`,
+    `if [ -r ${MANIFEST_PATH} ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in *..*|*[!A-Za-z0-9_./-]*) continue;; /etc/lbprov/*|/var/lib/lbprov/*) ;; /*/*) case \${l##*/} in lbprov*) ;; *) continue;; esac;; *) continue;; esac; fl="$fl \${l#/}"; done < ${MANIFEST_PATH}; fi`,
     'tar -C / -cf - --no-recursion --ignore-failed-read -- $fl 2>/dev/null | base64 -w0',
   ].join('\n');
 }
@@ -121,11 +131,13 @@ function availableModulesScript(): string {
 function toolsScript(): string {
   return [
     'v=$(iptables -V 2>/dev/null); echo "iptables=$v"',
-    'for t in iptables-save iptables-restore iptables-legacy-save iptables-nft-save ip ping conntrack base64 flock setsid; do command -v "$t" >/dev/null 2>&1 && echo "has=$t"; done',
+    'for tool in iptables-save iptables-restore iptables-legacy-save iptables-nft-save ip ping conntrack base64 flock setsid; do command -v "$tool" >/dev/null 2>&1 && echo "has=$tool"; done',
     'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
     // The other iptables backend's rules are invisible to this one: count them for a warning.
     'case "$v" in *nf_tables*) o=iptables-legacy-save;; *) o=iptables-nft-save;; esac',
-    'if command -v "$o" >/dev/null 2>&1; then echo "other=$("$o" 2>/dev/null | grep -c "^-A")"; fi',
+    // Legacy tables show in ip_tables_names: without any there is nothing to count.
+    'case "$o" in iptables-legacy-save) x=; read -r x 2>/dev/null < /proc/net/ip_tables_names || o=;; esac',
+    'if [ -n "$o" ] && command -v "$o" >/dev/null 2>&1; then echo "other=$("$o" 2>/dev/null | grep -c "^-A")"; fi',
   ].join('\n');
 }
 

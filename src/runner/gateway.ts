@@ -85,7 +85,7 @@ export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteS
 
 export async function readFacts(session: RemoteSession, gw: GatewaySpec, request: FactsRequest, lock?: { ctx: RunContext }): Promise<HostFacts> {
   const prelude = lock ? acquireLockScript(lock.ctx.id, lock.ctx.lockWaitS) : '';
-  const { script, marker } = buildFactsScript(request, undefined, prelude);
+  const { script, marker } = buildFactsScript(request, { prelude });
   const result = await session.run('sh -s', { stdin: script, privileged: true, timeoutMs: lock ? (lock.ctx.lockWaitS + 60) * 1000 : undefined });
   if (result.code === EXIT_LOCKED) {
     const owner = /@@lbprov-locked (.*)/.exec(result.stdout)?.[1]?.trim() ?? 'unknown owner';
@@ -157,7 +157,8 @@ export interface ApplyResult {
 export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: RunContext, opts: ApplyOptions): Promise<ApplyResult> {
   const { gateway: gw, session, request } = planned;
   const steps = planSteps(plan.changes);
-  const verify = buildFactsScript(request);
+  // Runs inside the transaction, whose folder has room for its scratch file.
+  const verify = buildFactsScript(request, { errorFile: '"$t/facts.err"' });
   const tx = buildTransaction({
     id: ctx.id,
     steps,
@@ -196,7 +197,7 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
     assertConverged(gw, plan, after);
     return { after, outcome: 'applied' };
   }
-  return confirmOverNewConnection(planned, plan, ctx, opts.confirmTimeoutS, started);
+  return confirmOverNewConnection(planned, plan, ctx, opts.confirmTimeoutS, started, after);
 }
 
 function assertConverged(gw: GatewaySpec, plan: HostPlan, facts: HostFacts): void {
@@ -208,9 +209,18 @@ function assertConverged(gw: GatewaySpec, plan: HostPlan, facts: HostFacts): voi
 
 /**
  * The proof that the gateway is still reachable: a brand-new connection that
- * reads the state and finds the plan applied. Only then is the apply confirmed.
+ * runs a privileged command. The state it confirms is the one the apply read
+ * back right after its last step (`verified`); when that output was lost with
+ * the first connection, the new one reads the state before deciding.
  */
-async function confirmOverNewConnection(planned: GatewayPlanned, plan: HostPlan, ctx: RunContext, timeoutS: number, started: number): Promise<ApplyResult> {
+async function confirmOverNewConnection(
+  planned: GatewayPlanned,
+  plan: HostPlan,
+  ctx: RunContext,
+  timeoutS: number,
+  started: number,
+  verified: HostFacts | null,
+): Promise<ApplyResult> {
   const { gateway: gw, request } = planned;
   let session: RemoteSession;
   try {
@@ -219,7 +229,7 @@ async function confirmOverNewConnection(planned: GatewayPlanned, plan: HostPlan,
     return reportLostGateway(planned, ctx, timeoutS, started, e);
   }
   try {
-    const facts = await readFacts(session, gw, request, { ctx });
+    const facts = verified ?? (await readFacts(session, gw, request, { ctx }));
     const left = unappliedChanges(plan.changes, facts);
     const decision = (await session.run(left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), { privileged: true, mutating: true })).stdout.trim();
     if (decision.startsWith('already ')) {

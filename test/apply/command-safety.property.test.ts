@@ -19,6 +19,7 @@ import { loadTemplateSet } from '../../src/render/templates.js';
 import { diffResources } from '../../src/diff/diff.js';
 import { planSteps } from '../../src/apply/steps.js';
 import { buildApplyScript } from '../../src/apply/script.js';
+import { stdinPayloads } from '../helpers/stdin-payloads.js';
 import { shellQuote } from '../../src/ssh/quote.js';
 import { factsFor } from '../helpers/gateway.js';
 
@@ -59,13 +60,6 @@ function load(text: string): GatewaySpec | undefined {
   }
 }
 
-function payloads(command: string): { tool: string; text: string }[] {
-  return [...command.matchAll(/printf '%s' '?([A-Za-z0-9+/=]+)'? \| base64 -d(?: \| ([a-z-]+))?/g)].map((m) => ({
-    tool: m[2] ?? 'file',
-    text: Buffer.from(m[1]!, 'base64').toString('utf8'),
-  }));
-}
-
 function shellParses(script: string): void {
   const result = spawnSync('sh', ['-n'], { input: script, encoding: 'utf8' });
   expect(result.status, result.stderr).toBe(0);
@@ -88,13 +82,13 @@ describe('command builders over arbitrary valid inventories', () => {
 
         const desired = renderDesiredState(gw, playbook, templates, factsFor(gw));
         const steps = planSteps([...diffResources(desired, []), ...diffResources([], desired)]);
-        const apply = buildApplyScript(steps, facts.script);
+        const apply = buildApplyScript(steps, { verifyScript: facts.script, errorFile: '"$t/step.err"' });
         shellParses(apply.script);
         const commands = steps.flatMap((step) => [step.command, step.undo, step.recover ?? 'true']);
         // Each command on its own line of one script: one sh -n per run instead of one per command.
         shellParses(commands.map((c) => `( ${c}\n)`).join('\n'));
         for (const command of commands) {
-          for (const { tool, text: payload } of payloads(command)) {
+          for (const { tool, text: payload } of stdinPayloads(command)) {
             const lines = payload.split('\n').filter((l) => l !== '');
             if (tool === 'ip') for (const line of lines) expect(line).toMatch(/^(route (replace|del)|rule (add|del)) [A-Za-z0-9 ._/:@-]+$/);
             if (tool === 'iptables-restore') {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { buildApplyScript, parseApplyOutput } from '../../src/apply/script.js';
 import type { ApplyStep } from '../../src/apply/steps.js';
 
-function runScript(steps: ApplyStep[]) {
-  const { script, marker } = buildApplyScript(steps, { verifyScript: 'echo verified' });
+function runScript(steps: ApplyStep[], errorFile: string) {
+  const { script, marker } = buildApplyScript(steps, { verifyScript: 'echo verified', errorFile });
   const out = execFileSync('sh', ['-s'], { input: script, encoding: 'utf8' });
   return { out, outcome: parseApplyOutput(out, marker, steps) };
 }
@@ -15,6 +15,8 @@ function runScript(steps: ApplyStep[]) {
 describe('apply script', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lbprov-script-'));
   const log = join(dir, 'log');
+  const errorFile = join(dir, 'step.err');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const step = (name: string, fails = false): ApplyStep => ({
     description: name,
     command: fails ? `echo "${name} broke" >&2; exit 3` : `echo do-${name} >> ${log}`,
@@ -23,7 +25,7 @@ describe('apply script', () => {
 
   it('runs every step in order when all succeed, then the verification', () => {
     rmSync(log, { force: true });
-    const { out, outcome } = runScript([step('a'), step('b')]);
+    const { out, outcome } = runScript([step('a'), step('b')], errorFile);
     expect(outcome).toMatchObject({ applied: true, stepsRun: 2, undoFailures: [] });
     expect(readFileSync(log, 'utf8')).toBe('do-a\ndo-b\n');
     expect(out.trimEnd().endsWith('verified')).toBe(true);
@@ -31,7 +33,7 @@ describe('apply script', () => {
 
   it('stops at the failing step and undoes only the steps that ran, newest first', () => {
     rmSync(log, { force: true });
-    const { outcome } = runScript([step('a'), step('b'), step('c', true), step('d')]);
+    const { outcome } = runScript([step('a'), step('b'), step('c', true), step('d')], errorFile);
     expect(outcome.applied).toBe(false);
     expect(outcome.failedStep).toEqual({ index: 3, description: 'c', output: 'c broke' });
     expect(readFileSync(log, 'utf8')).toBe('do-a\ndo-b\nundo-b\nundo-a\n');
@@ -40,7 +42,7 @@ describe('apply script', () => {
   it('keeps quotes, $(...) and newlines in step text inert', () => {
     rmSync(log, { force: true });
     const nasty = `it's $(touch ${dir}/pwned) \`touch ${dir}/pwned2\`\nnext line`;
-    const { outcome } = runScript([{ description: nasty, command: `printf '%s' ok >> ${log}`, undo: 'true' }]);
+    const { outcome } = runScript([{ description: nasty, command: `printf '%s' ok >> ${log}`, undo: 'true' }], errorFile);
     expect(outcome.applied).toBe(true);
     expect(() => readFileSync(join(dir, 'pwned'))).toThrow();
     expect(() => readFileSync(join(dir, 'pwned2'))).toThrow();

@@ -98,8 +98,13 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
   it('up converges (facts, one apply round trip, then confirm over a new connection) and 400 connections split 300/100', async () => {
     const { result, commands } = await t.traced(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(result.code, result.stdout + result.stderr).toBe(0);
-    // facts+lock, the apply transaction; then on a fresh connection facts again and the confirm.
-    expect(commands.map((c) => c.mutating)).toEqual([false, true, false, true]);
+    // facts+lock, the apply transaction (which reads the state back); then the confirm on a fresh connection.
+    expect(commands.map((c) => c.mutating)).toEqual([false, true, true]);
+    // The confirm ended the revert timer and its sleep: gone, or dead and not yet reaped by init.
+    const timerPid = (await t.gw(['sh', '-c', 'cat "$(ls -1dt /var/lib/lbprov/txn/*/ | head -n 1)timer.pid"'])).trim();
+    expect(timerPid).toMatch(/^\d+$/);
+    const timerGroup = await t.gw(['sh', '-c', `ps -o stat= -g ${timerPid} || true`]);
+    expect(timerGroup.split('\n').filter((stat) => stat.trim() !== '' && !stat.startsWith('Z'))).toEqual([]);
     const counts = await countConnections(t.lab, 0, 400);
     expect(counts.errors).toEqual({});
     expect(counts.byLink).toEqual({ isp1: 300, isp2: 100 });

@@ -16,6 +16,7 @@ import { diffResources } from '../../src/diff/diff.js';
 import { planSteps } from '../../src/apply/steps.js';
 import { buildApplyScript } from '../../src/apply/script.js';
 import { tarOf } from '../helpers/tar.js';
+import { stdinPayloads } from '../helpers/stdin-payloads.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const FIXTURES = join(ROOT, 'test/fixtures/facts');
@@ -45,9 +46,11 @@ function editJsonSection(output: string, name: string, edit: (entries: Record<st
   return withSection(output, name, JSON.stringify(entries));
 }
 
-/** Base64 words in a script, decoded: payloads travel that way, so crafted text could hide there. */
-function decodedPayloads(script: string): string {
-  return [...script.matchAll(/printf '%s' '?([A-Za-z0-9+/=]+)'? \| base64 -d/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+/** The text each command pipes into a tool, unquoted: crafted text could hide behind shell quoting. */
+function payloadTexts(commands: string): string {
+  return stdinPayloads(commands)
+    .map((p) => p.text)
+    .join('\n');
 }
 
 interface Outcome {
@@ -66,11 +69,11 @@ function pipeline(output: string): Outcome {
     const changes = diffResources(desired, facts.owned);
     const steps = planSteps(changes);
     const forwardCommands = steps.map((s) => `${s.command}\n${s.recover ?? ''}`).join('\n');
-    const verify = buildFactsScript(request, MARKER);
-    const script = buildApplyScript(steps.map((s) => ({ ...s, undo: 'true' })), verify.script, MARKER).script;
+    const verify = buildFactsScript(request, { marker: MARKER });
+    const script = buildApplyScript(steps.map((s) => ({ ...s, undo: 'true' })), { verifyScript: verify.script, errorFile: '"$t/step.err"' }, MARKER).script;
     return {
-      forward: [JSON.stringify(desired), JSON.stringify(changes.map((c) => c.after)), script, decodedPayloads(script), forwardCommands, decodedPayloads(forwardCommands)].join('\n'),
-      undo: steps.map((s) => `${s.undo}\n${decodedPayloads(s.undo)}`).join('\n'),
+      forward: [JSON.stringify(desired), JSON.stringify(changes.map((c) => c.after)), script, forwardCommands, payloadTexts(forwardCommands)].join('\n'),
+      undo: steps.map((s) => `${s.undo}\n${payloadTexts(s.undo)}`).join('\n'),
     };
   } catch (error) {
     return { forward: '', undo: '', error };

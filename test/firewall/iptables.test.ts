@@ -4,6 +4,7 @@ import { backendOfKind } from '../../src/firewall/index.js';
 import { diffResources, invertChanges } from '../../src/diff/diff.js';
 import type { Resource } from '../../src/model/resources.js';
 import { InputError } from '../../src/errors.js';
+import { stdinPayloads } from '../helpers/stdin-payloads.js';
 
 const chain = (name: string, rules: string[]): Resource => ({ kind: 'chain', id: `chain:mangle:${name}`, family: 'ipv4', table: 'mangle', chain: name, rules });
 const jump = (builtin: string, target: string): Resource => ({ kind: 'jump', id: `jump:mangle:${builtin}:${target}`, family: 'ipv4', table: 'mangle', chain: builtin, rule: `-j ${target}` });
@@ -45,7 +46,7 @@ describe('iptablesBackend', () => {
     const undo = invertChanges(changes);
     const steps = iptablesBackend.applySteps(changes.map((c, i) => ({ forward: c, backward: undo[i]! })));
     expect(steps).toHaveLength(1);
-    const decode = (cmd: string) => Buffer.from(/printf '%s' '?([A-Za-z0-9+/=]+)/.exec(cmd)![1]!, 'base64').toString();
+    const decode = (cmd: string) => stdinPayloads(cmd)[0]!.text;
     expect(decode(steps[0]!.command)).toContain('-A LBPROV_A -j ACCEPT');
     expect(decode(steps[0]!.undo)).toBe(['*mangle', ':LBPROV_A - [0:0]', '-A LBPROV_A -j RETURN', '-D PREROUTING -j LBPROV_A', 'COMMIT', ''].join('\n'));
   });
