@@ -10,7 +10,7 @@ import type { FileResource, Resource, ServiceResource, SysctlResource } from '..
 import { RemoteError } from '../errors.js';
 import { shellQuote } from '../ssh/quote.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
-import { parseIpAddr, parseIpRules, parseIpRoutes } from './iproute.js';
+import { parseInterfaces, parseIpRules, parseIpRoutes, splitJsonLines } from './iproute.js';
 import { readTar } from './tar.js';
 import { SERVICE_NAME, type OwnedRanges } from '../render/ownership.js';
 
@@ -47,18 +47,28 @@ export interface FactsScriptOptions {
   marker?: string;
   /** Runs first (the lock of `up`); its failure ends the script with its own exit code. */
   prelude?: string;
-  /** Shell word naming a scratch file for stderr when the caller has one (an apply's folder); else mktemp. */
+  /**
+   * Shell word naming a scratch file that collects each section's stderr into the output (an
+   * apply's folder, whose stderr is not the connection's). Without one, sections write their
+   * stderr to the script's own stderr after a marker line: no temporary file to make and remove.
+   */
   errorFile?: string;
 }
+
+/**
+ * Routing rules, routes, links and IPv4 addresses from one `ip` process: one JSON array per line,
+ * in this order. Links come from `link show` because `-4 addr show` leaves out interfaces that have
+ * no IPv4 address.
+ */
+const IP_BATCH_COMMANDS = ['rule show', 'route show table all', 'link show', 'addr show'] as const;
+const IP_BATCH = `ip -N -j -4 -batch - <<'EOF'\n${IP_BATCH_COMMANDS.join('\n')}\nEOF`;
 
 export function buildFactsScript(request: FactsRequest, opts: FactsScriptOptions = {}): FactsScript {
   const marker = opts.marker ?? randomBytes(8).toString('hex');
   const sections: (readonly [string, string])[] = [
     ['kernel', 'echo "$kr"'],
     ...FIREWALL_BACKENDS.flatMap((b) => b.factsSections('ipv4')),
-    ['ip-rule', 'ip -N -j -4 rule show'],
-    ['ip-route', 'ip -N -j -4 route show table all'],
-    ['ip-addr', 'ip -j addr show'],
+    ['ip', IP_BATCH],
     // read is a shell builtin: no process per key.
     ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `v=; read -r v < ${shellQuote(sysctlPath(k))}; printf '%s=%s\\n' ${shellQuote(k)} "$v"`).join('; ') || 'true'],
     ['files', filesScript(request.filePaths.filter(isOwnedFile))],
@@ -76,16 +86,17 @@ export function buildFactsScript(request: FactsRequest, opts: FactsScriptOptions
     'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
     opts.prelude ?? '',
     `m=${marker}`,
-    opts.errorFile ? `e=${opts.errorFile}` : 'e=$(mktemp) || exit 90',
+    ...(opts.errorFile ? [`e=${opts.errorFile}`] : []),
     'kr=; read -r kr < /proc/sys/kernel/osrelease || kr=$(uname -r)',
     // cat without a process, for the small files most sections read.
     'show() { [ -r "$1" ] || return 1; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done < "$1"; }',
     // No subshell per section: on 100 gateways the forks alone cost a CPU-second.
-    'sec() { printf "@@%s begin %s\\n" "$m" "$1"; { eval "$2"; } </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }',
+    opts.errorFile
+      ? 'sec() { printf "@@%s begin %s\\n" "$m" "$1"; { eval "$2"; } </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }'
+      : 'sec() { printf "@@%s begin %s\\n" "$m" "$1"; printf "@@%s begin %s\\n" "$m" "$1" >&2; { eval "$2"; } </dev/null; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; }',
     ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
     // Without this last line the output was cut short, however complete its sections look.
     'printf "@@%s done\\n" "$m"',
-    ...(opts.errorFile ? [] : ['rm -f "$e"']),
   ];
   return { marker, script: lines.join('\n') + '\n' };
 }
@@ -147,17 +158,33 @@ interface Section {
   stderr: string;
 }
 
-export function splitSections(output: string, marker: string): Map<string, Section> {
+/** Each section's stderr is kept up to this many characters: enough for an error message. */
+const SECTION_STDERR_CHARS = 4096;
+
+/** `stderr`: the script's own stderr when its sections wrote there (no errorFile). */
+export function splitSections(output: string, marker: string, stderr = ''): Map<string, Section> {
   const sections = new Map<string, Section>();
   const re = new RegExp(`^@@${marker} begin (\\S+)\\n([\\s\\S]*?)\\n@@${marker} end \\1 (\\d+)$(?:\\n@@${marker} stderr \\1\\n([\\s\\S]*?)\\n@@${marker} endstderr \\1$)?`, 'gm');
   for (const m of output.matchAll(re)) {
     sections.set(m[1]!, { body: m[2]!, rc: Number(m[3]), stderr: m[4] ?? '' });
   }
+  // In the stream, a section's stderr is what follows its begin line up to the next one.
+  const parts = stderr.split(new RegExp(`^@@${marker} begin (\\S+)\\n`, 'm'));
+  for (let i = 1; i + 1 < parts.length; i += 2) {
+    const section = sections.get(parts[i]!);
+    const text = parts[i + 1]!.replace(/\n$/, '');
+    if (section && text !== '') section.stderr = (section.stderr + text).slice(0, SECTION_STDERR_CHARS);
+  }
   return sections;
 }
 
-export function parseFacts(host: string, output: string, marker: string, request: FactsRequest): HostFacts {
-  const sections = splitSections(output, marker);
+/** The script's stderr without the section marker lines: what a person reads when the script failed. */
+export function scriptStderr(stderr: string, marker: string): string {
+  return stderr.replace(new RegExp(`^@@${marker} begin \\S+\\n?`, 'gm'), '').trim();
+}
+
+export function parseFacts(host: string, output: string, marker: string, request: FactsRequest, stderr = ''): HostFacts {
+  const sections = splitSections(output, marker, stderr);
   if (!new RegExp(`^@@${marker} done$`, 'm').test(output)) {
     throw new RemoteError('facts output is truncated (the script did not get to its end)', { host }, 'facts');
   }
@@ -191,9 +218,10 @@ export function parseFacts(host: string, output: string, marker: string, request
   for (const backend of FIREWALL_BACKENDS) {
     owned.push(...wrap(backend.name, () => backend.ownedResources(required, 'ipv4', warnings)));
   }
-  const rules = wrap('ip rule', () => parseIpRules(required('ip-rule', 'ip -j rule show'), request.ranges.priorityFirst, request.ranges.priorityLast, warnings));
-  const routes = wrap('ip route', () => parseIpRoutes(required('ip-route', 'ip -j route show table all'), request.ranges.tables));
-  const interfaces = wrap('ip addr', () => parseIpAddr(required('ip-addr', 'ip -j addr show'), warnings));
+  const [ruleJson, routeJson, linkJson, addrJson] = wrap('ip -batch', () => splitJsonLines(required('ip', 'ip -j -batch'), IP_BATCH_COMMANDS.length, 'ip -j -batch'));
+  const rules = wrap('ip rule', () => parseIpRules(ruleJson, request.ranges.priorityFirst, request.ranges.priorityLast, warnings));
+  const routes = wrap('ip route', () => parseIpRoutes(routeJson, request.ranges.tables));
+  const interfaces = wrap('ip link and addr', () => parseInterfaces(linkJson, addrJson, warnings));
   owned.push(...rules, ...routes);
 
   const sysctls = parseKeyValues(section('sysctl').body);
@@ -213,7 +241,7 @@ export function parseFacts(host: string, output: string, marker: string, request
     owned,
     sysctls,
     modules: parseModules(sections),
-    tools: parseTools(section('tools').body, section('ip-addr').rc === 0),
+    tools: parseTools(section('tools').body, section('ip').rc === 0),
     monitor: parseMonitor(section('monitor').body, services.find((x) => x.name === 'monitor')),
     warnings,
   };

@@ -749,3 +749,27 @@ export function parseIpAddr(json: unknown, warnings: string[] = []): InterfaceFa
   }
   return out;
 }
+
+/**
+ * `ip -j -batch` output: one JSON document per command, each on a line of its own (ip -j prints
+ * compact JSON, whose strings carry no raw newline). Exactly `count` of them, or the output is
+ * not what was asked for.
+ */
+export function splitJsonLines(text: string, count: number, what: string): string[] {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== count) throw new ParseError(what, `expected ${count} JSON documents, one per line, got ${lines.length}`);
+  return lines;
+}
+
+/**
+ * Interfaces from `ip -j link show` (every interface, its flags) with the IPv4 addresses of
+ * `ip -j -4 addr show` (which lists only interfaces that have one).
+ */
+export function parseInterfaces(linkJson: unknown, addrJson: unknown, warnings: string[] = []): InterfaceFacts[] {
+  const links = parseIpAddr(linkJson, warnings);
+  // The same names come again: report what only the address list says.
+  const addrWarnings: string[] = [];
+  const addresses = new Map(parseIpAddr(addrJson, addrWarnings).map((i) => [i.name, i.ipv4]));
+  warnings.push(...addrWarnings.filter((w) => !warnings.includes(w)));
+  return links.map((link) => ({ ...link, ipv4: addresses.get(link.name) ?? [] }));
+}

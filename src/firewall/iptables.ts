@@ -28,20 +28,17 @@ export const iptablesBackend: FirewallBackend = {
   kinds: ['chain', 'jump'],
 
   factsSections(family: IpFamily) {
-    // IPv6 will read ip6tables-save into sections of its own.
-    return family === 'ipv4' ? TABLES.map((t) => [`iptables-${t}`, `iptables-save -t ${t}`] as const) : [];
+    // Every table in one iptables-save: one process and one ruleset dump instead of one per table.
+    // IPv6 will read ip6tables-save into a section of its own.
+    return family === 'ipv4' ? ([['iptables', 'iptables-save']] as const) : [];
   },
 
   ownedResources(read, family, warnings) {
-    const owned: Resource[] = [];
-    for (const table of TABLES) {
-      const parsed = parseIptablesSave(read(`iptables-${table}`, `iptables-save -t ${table}`));
-      const fw = ownedFirewallResources(parsed, family);
-      warnings.push(...parsed.warnings, ...fw.warnings);
-      for (const ref of fw.foreignReferences) warnings.push(`foreign rule jumps into an lbprov chain: -A ${ref.chain} ${ref.rule} (${ref.table})`);
-      owned.push(...fw.chains.filter((c) => c.table === table), ...fw.jumps.filter((j) => j.table === table));
-    }
-    return owned;
+    const parsed = parseIptablesSave(read('iptables', 'iptables-save'));
+    const fw = ownedFirewallResources(parsed, family);
+    warnings.push(...parsed.warnings, ...fw.warnings);
+    for (const ref of fw.foreignReferences) warnings.push(`foreign rule jumps into an lbprov chain: -A ${ref.chain} ${ref.rule} (${ref.table})`);
+    return [...fw.chains, ...fw.jumps];
   },
 
   resourcesFromTemplate(table, text, family, at) {

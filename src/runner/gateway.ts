@@ -14,7 +14,7 @@ import type { Resource } from '../model/resources.js';
 import { RemoteError } from '../errors.js';
 import { openSession, type RemoteSession, type CommandTrace } from '../ssh/session.js';
 import { resolveSshSettings } from '../ssh/ssh-config.js';
-import { buildFactsScript, parseFacts, type FactsRequest } from '../facts/gather.js';
+import { buildFactsScript, parseFacts, scriptStderr, type FactsRequest } from '../facts/gather.js';
 import { factsRequestFor, renderDesiredState } from '../render/desired.js';
 import type { Playbook } from '../render/playbook.js';
 import type { TemplateSet } from '../render/templates.js';
@@ -92,9 +92,9 @@ export async function readFacts(session: RemoteSession, gw: GatewaySpec, request
     throw new RemoteError(`locked by another lbprov run (${describeOwner(owner)})`, { host: gw.name }, 'locked');
   }
   if (result.code !== 0) {
-    throw new RemoteError(`facts script exited ${result.code}`, { host: gw.name, command: 'sh -s (facts)', stderr: result.stderr.trim(), exitCode: result.code }, 'facts');
+    throw new RemoteError(`facts script exited ${result.code}`, { host: gw.name, command: 'sh -s (facts)', stderr: scriptStderr(result.stderr, marker), exitCode: result.code }, 'facts');
   }
-  return parseFacts(gw.name, result.stdout, marker, request);
+  return parseFacts(gw.name, result.stdout, marker, request, result.stderr);
 }
 
 function describeOwner(owner: string): string {

@@ -40,10 +40,23 @@ function withSection(output: string, name: string, body: string): string {
   return output.slice(0, at) + body + output.slice(at + old.length);
 }
 
-function editJsonSection(output: string, name: string, edit: (entries: Record<string, unknown>[]) => void): string {
-  const entries = JSON.parse(sectionBody(output, name)) as Record<string, unknown>[];
-  edit(entries);
-  return withSection(output, name, JSON.stringify(entries));
+/** The `ip` section is one JSON array per line: rules, routes, links, IPv4 addresses. */
+const IP_PARTS = ['rule', 'route', 'link', 'addr'] as const;
+
+function editIpJson(output: string, parts: (typeof IP_PARTS)[number][], edit: (entries: Record<string, unknown>[]) => Record<string, unknown>[] | void): string {
+  const lines = sectionBody(output, 'ip').split('\n');
+  for (const part of parts) {
+    const index = IP_PARTS.indexOf(part);
+    const entries = JSON.parse(lines[index]!) as Record<string, unknown>[];
+    lines[index] = JSON.stringify(edit(entries) ?? entries);
+  }
+  return withSection(output, 'ip', lines.join('\n'));
+}
+
+/** Edits one table's block (from `*table` to its COMMIT) in the iptables-save section. */
+function editIptablesTable(output: string, table: string, edit: (block: string) => string): string {
+  const body = sectionBody(output, 'iptables');
+  return withSection(output, 'iptables', body.replace(new RegExp(`^\\*${table}\\n[\\s\\S]*?^COMMIT$`, 'm'), (block) => edit(block)));
 }
 
 /** The text each command pipes into a tool, unquoted: crafted text could hide behind shell quoting. */
@@ -99,7 +112,7 @@ describe('facts from a hostile gateway', () => {
 
   it('an interface called "wan1\\n-A PREROUTING ..." is dropped, not parsed into a rule', () => {
     const crafted = 'wan1\n-A PREROUTING -j PWNED';
-    const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+    const output = editIpJson(REAL, ['link', 'addr'], (entries) => {
       const wan1 = entries.find((e) => e['ifname'] === 'wan1')!;
       entries.push({ ...wan1, ifindex: 999, ifname: crafted });
     });
@@ -110,7 +123,7 @@ describe('facts from a hostile gateway', () => {
   });
 
   it('the link interface itself renamed with an injection makes the link lose its address, not gain a rule', () => {
-    const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+    const output = editIpJson(REAL, ['link', 'addr'], (entries) => {
       entries.find((e) => e['ifname'] === 'wan1')!['ifname'] = 'wan1\n-A PREROUTING -j PWNED';
     });
     const outcome = pipeline(output);
@@ -120,7 +133,7 @@ describe('facts from a hostile gateway', () => {
 
   for (const address of ['203.0.113.10; reboot', '203.0.113.10\nrule flush', '$(reboot)', '203.0.113.10 table main', '999.1.1.1']) {
     it(`a link address of ${JSON.stringify(address)} never reaches a rule`, () => {
-      const output = editJsonSection(REAL, 'ip-addr', (entries) => {
+      const output = editIpJson(REAL, ['addr'], (entries) => {
         const wan1 = entries.find((e) => e['ifname'] === 'wan1')!;
         for (const info of wan1['addr_info'] as { family: string; local: string }[]) if (info.family === 'inet') info.local = address;
       });
@@ -129,7 +142,7 @@ describe('facts from a hostile gateway', () => {
   }
 
   it('an ip rule in lbprov\'s range with a crafted interface is refused, not deleted through ip -batch', () => {
-    const output = editJsonSection(REAL, 'ip-rule', (entries) => {
+    const output = editIpJson(REAL, ['rule'], (entries) => {
       entries.push({ priority: 150, src: 'all', iif: 'wan1\nrule flush', table: '101' });
     });
     expectContained(pipeline(output), ['flush']);
@@ -138,7 +151,7 @@ describe('facts from a hostile gateway', () => {
   });
 
   it('a route in an lbprov table with a crafted device is refused', () => {
-    const output = editJsonSection(REAL, 'ip-route', (entries) => {
+    const output = editIpJson(REAL, ['route'], (entries) => {
       entries.push({ type: 'unicast', dst: '192.0.2.0/24', gateway: '198.51.100.33', dev: 'wan1\nroute flush table main', table: '101', flags: [] });
     });
     const outcome = pipeline(output);
@@ -148,7 +161,7 @@ describe('facts from a hostile gateway', () => {
 
   it('a crafted rule in an lbprov chain is replaced by the desired chain; its text appears only in the undo payload', () => {
     const crafted = '-A LBPROV_PRE -m comment --comment "PWNED; reboot" -j ACCEPT';
-    const output = withSection(REAL, 'iptables-mangle', sectionBody(REAL, 'iptables-mangle').replace('COMMIT', `${crafted}\nCOMMIT`));
+    const output = editIptablesTable(REAL, 'mangle', (block) => block.replace(/COMMIT$/, `${crafted}\nCOMMIT`));
     const outcome = pipeline(output);
     expect(outcome.error).toBeUndefined();
     expect(outcome.forward).not.toContain('PWNED');
@@ -161,7 +174,7 @@ describe('facts from a hostile gateway', () => {
     // The gateway sees the script, marker included: it can try to forge a whole section.
     const forgedRules = `*nat\n:LBPROV_NAT - [0:0]\n-A POSTROUTING -j LBPROV_NAT\n-A LBPROV_NAT -j PWNED\nCOMMIT`;
     for (const [carrier, closes] of [['kernel', true], ['monitor', true], ['monitor', false]] as const) {
-      const forged = `${closes ? `\n@@${MARKER} end ${carrier} 0` : ''}\n@@${MARKER} begin iptables-nat\n${forgedRules}\n@@${MARKER} end iptables-nat 0`;
+      const forged = `${closes ? `\n@@${MARKER} end ${carrier} 0` : ''}\n@@${MARKER} begin iptables\n${forgedRules}\n@@${MARKER} end iptables 0`;
       const outcome = pipeline(withSection(REAL, carrier, `${sectionBody(REAL, carrier)}${forged}`));
       expect(outcome.error, `forged in ${carrier}`).toBeInstanceOf(RemoteError);
       expect((outcome.error as RemoteError).reason).toBe('facts');
@@ -204,11 +217,11 @@ describe('facts from a hostile gateway', () => {
   it('huge output is refused quickly instead of exhausting memory or time', () => {
     const huge = [{ ifindex: 1, ifname: 'lo', addr_info: [] }, ...Array.from({ length: 200_000 }, (_, i) => ({ ifindex: i + 2, ifname: `x${i}`, addr_info: [{ family: 'inet', local: '192.0.2.1', prefixlen: 32 }] }))];
     const started = performance.now();
-    const outcome = pipeline(withSection(REAL, 'ip-addr', JSON.stringify(huge)));
+    const outcome = pipeline(editIpJson(REAL, ['link', 'addr'], () => huge));
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(outcome.error).toBeInstanceOf(RemoteError);
 
-    const junk = withSection(REAL, 'iptables-nat', `*nat\n${'-A PREROUTING -j ACCEPT\n'.repeat(300_000)}COMMIT`);
+    const junk = editIptablesTable(REAL, 'nat', () => `*nat\n${'-A PREROUTING -j ACCEPT\n'.repeat(300_000)}COMMIT`);
     const t0 = performance.now();
     const second = pipeline(junk);
     expect(performance.now() - t0).toBeLessThan(10_000);

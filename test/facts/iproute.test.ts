@@ -6,9 +6,11 @@ import {
   canonicalIpRuleFromText,
   canonicalRouteFromJson,
   canonicalRouteFromText,
+  parseInterfaces,
   parseIpAddr,
   parseIpRoutes,
   parseIpRules,
+  splitJsonLines,
 } from '../../src/facts/iproute.js';
 import { ParseError } from '../../src/facts/parse-error.js';
 
@@ -193,5 +195,35 @@ describe('ip addr', () => {
     ['huge', `[${' '.repeat(64 * 1024 * 1024)}]`],
   ])('throws a ParseError for output that is %s', (_, text) => {
     expect(() => parseIpAddr(text)).toThrow(ParseError);
+  });
+});
+
+describe('ip -batch output', () => {
+  it('splits one JSON document per line, and refuses a count other than the commands sent', () => {
+    const text = `${fixture('rule-N.json').trim()}\n[]\n${JSON.stringify([{ ifname: 'lo' }])}\n`;
+    expect(splitJsonLines(text, 3, 'ip -batch').map((l) => JSON.parse(l) as unknown[]).map((a) => a.length)).toEqual([(json('rule-N.json') as unknown[]).length, 0, 1]);
+    expect(() => splitJsonLines(text, 4, 'ip -batch')).toThrow(/expected 4 JSON documents, one per line, got 3/);
+    expect(() => splitJsonLines('', 1, 'ip -batch')).toThrow(ParseError);
+  });
+
+  it('takes every interface from the links and its IPv4 addresses from the address list', () => {
+    const warnings: string[] = [];
+    const links = [
+      { ifname: 'wan1', flags: ['BROADCAST', 'UP', 'LOWER_UP'] },
+      // Up, but with no IPv4 address: -4 addr show leaves it out.
+      { ifname: 'wan2', flags: ['BROADCAST', 'UP', 'LOWER_UP'] },
+      { ifname: 'wan3\nrule flush', flags: ['UP', 'LOWER_UP'] },
+    ];
+    const addrs = [
+      { ifname: 'wan1', flags: ['BROADCAST', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '203.0.113.2', prefixlen: 26 }, { family: 'inet', local: '1.2.3.4; reboot', prefixlen: 24 }] },
+      { ifname: 'wan3\nrule flush', flags: [], addr_info: [{ family: 'inet', local: '203.0.113.9', prefixlen: 26 }] },
+    ];
+    expect(parseInterfaces(links, addrs, warnings)).toEqual([
+      { name: 'wan1', up: true, ipv4: ['203.0.113.2/26'] },
+      { name: 'wan2', up: true, ipv4: [] },
+    ]);
+    // The crafted name once (not once per list), the crafted address once.
+    expect(warnings.filter((w) => w.includes('invalid name'))).toHaveLength(1);
+    expect(warnings.filter((w) => w.includes('invalid IPv4 address'))).toHaveLength(1);
   });
 });
