@@ -50,7 +50,7 @@ export function txnDir(id: RunIdentity): string {
  * taken for the holder; `read_owner` sets opid, ostart, orun, octl, ocpid and
  * osince from the lock's owner file (all empty when there is none).
  */
-function lockFunctions(lockDir = LOCK_DIR): string {
+export function lockFunctions(lockDir = LOCK_DIR): string {
   return [
     `lk=${shellQuote(lockDir)}`,
     'pstart() { ps_=; l_=; read -r l_ 2>/dev/null < /proc/$1/stat || return 0; set -- ${l_##*) }; [ $# -ge 20 ] && shift 19 && ps_=$1; }',
@@ -62,41 +62,48 @@ function lockFunctions(lockDir = LOCK_DIR): string {
 /** Sleeps between two looks at a lock held by someone else. */
 const LOCK_POLL_S = 0.2;
 /**
- * Looks at a lock without an owner file before taking it over: mkdir and the
+ * Looks at a lock folder without an owner before taking it over: mkdir and the
  * owner's write are two steps, and a holder may be between them.
  */
 const OWNERLESS_LOOKS = 25;
+/** The owner's pid once its run let go: the next run takes the lock at once. */
+const RELEASED = 'released';
 
 /**
- * Shell that takes the gateway's lock, waiting up to waitS seconds. The holder
- * is the sshd process of this connection, so the lock lives exactly as long as
- * the connection (closing it releases the lock without another round trip)
- * unless an apply hands it to a process of its own. A lock whose holder is
- * gone is simply taken.
+ * Shell that takes the gateway's lock, waiting up to waitS seconds. The lock
+ * is a folder that stays; who holds it is its owner file. The holder is the
+ * sshd process of this connection, so the lock lives exactly as long as the
+ * connection (closing it releases the lock without another round trip) unless
+ * an apply hands it to a process of its own. A lock whose holder is gone, or
+ * that was released, is claimed under a guard folder so that two runs never
+ * both take it: two processes, where removing and re-making the lock took five.
  */
 export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDir?: string; now?: number } = {}): string {
   const lockDir = opts.lockDir ?? LOCK_DIR;
   const looks = Math.max(0, Math.ceil(waitS / LOCK_POLL_S));
   const parent = shellQuote(lockDir.replace(/\/[^/]+$/, '') || '/');
+  const claim = `pstart $holder; write_owner "$holder" "$ps_" "$run" ${shellQuote(id.controller)} ${id.controllerPid} ${Math.floor((opts.now ?? Date.now()) / 1000)}`;
   return [
     lockFunctions(lockDir),
     `run=${id.run}`,
-    `[ -d ${parent} ] || mkdir -p ${parent}`,
     // The connection's sshd: the first ancestor whose name starts with sshd (sshd-session since OpenSSH 9.8).
     'holder=$$; p=$$; while [ "$p" -gt 1 ] 2>/dev/null; do l_=; read -r l_ 2>/dev/null < /proc/$p/stat || break; c_=${l_#*(}; case ${c_%) *} in sshd*) holder=$p; break;; esac; set -- ${l_##*) }; p=$2; done',
     'n=0; ownerless=0',
     'while :; do',
-    `  if mkdir "$lk" 2>/dev/null; then pstart $holder; write_owner "$holder" "$ps_" "$run" ${shellQuote(id.controller)} ${id.controllerPid} ${Math.floor((opts.now ?? Date.now()) / 1000)}; break; fi`,
+    `  if [ ! -d "$lk" ]; then [ -d ${parent} ] || mkdir -p ${parent}; if mkdir "$lk" 2>/dev/null; then ${claim}; break; fi; fi`,
     '  read_owner',
     '  [ "$orun" = "$run" ] && break',
-    '  stale=0',
-    '  if [ -n "$opid" ]; then ownerless=0; pstart "$opid"; [ "$ps_" != "$ostart" ] && stale=1',
-    `  else ownerless=$((ownerless + 1)); [ $ownerless -ge ${OWNERLESS_LOOKS} ] && stale=1; fi`,
-    // A guard dir keeps two runs from taking the same dead lock at once.
-    '  if [ $stale = 1 ] && mkdir "$lk.takeover" 2>/dev/null; then',
-    '    o1=$opid; read_owner; [ "$opid" = "$o1" ] && rm -rf "$lk"; rmdir "$lk.takeover"; ownerless=0; continue',
+    '  free=0',
+    `  if [ "$opid" = ${RELEASED} ]; then free=1`,
+    '  elif [ -n "$opid" ]; then ownerless=0; pstart "$opid"; [ "$ps_" != "$ostart" ] && free=1',
+    `  else ownerless=$((ownerless + 1)); [ $ownerless -ge ${OWNERLESS_LOOKS} ] && free=1; fi`,
+    '  if [ $free = 1 ] && mkdir "$lk/claim" 2>/dev/null; then',
+    // Under the guard: claim it only if nobody changed the owner since it was read.
+    `    o1=$opid; s1=$ostart; r1=$orun; read_owner; if [ "$opid" = "$o1" ] && [ "$ostart" = "$s1" ] && [ "$orun" = "$r1" ]; then ${claim}; rmdir "$lk/claim"; break; fi`,
+    '    rmdir "$lk/claim"; ownerless=0; continue',
     '  fi',
-    '  if [ -d "$lk.takeover" ] && [ $(( $(date +%s) - $(stat -c %Y "$lk.takeover" 2>/dev/null || date +%s) )) -gt 10 ]; then rmdir "$lk.takeover" 2>/dev/null; fi',
+    // A guard left by a run killed while claiming.
+    '  if [ -d "$lk/claim" ] && [ $(( $(date +%s) - $(stat -c %Y "$lk/claim" 2>/dev/null || date +%s) )) -gt 10 ]; then rmdir "$lk/claim" 2>/dev/null; fi',
     `  if [ $n -ge ${looks} ]; then printf "@@lbprov-locked "; tr "\\n" " " 2>/dev/null < "$lk/owner"; echo; exit ${EXIT_LOCKED}; fi`,
     `  n=$((n + 1)); sleep ${LOCK_POLL_S}`,
     'done',
@@ -109,7 +116,7 @@ function handLockScript(id: RunIdentity): string {
 }
 
 export function releaseLockScript(id: RunIdentity): string {
-  return `read_owner; if [ "$orun" = ${id.run} ]; then rm -rf "$lk"; fi`;
+  return `read_owner; if [ "$orun" = ${id.run} ]; then write_owner ${RELEASED} "" "" "$octl" "$ocpid" "$osince"; fi`;
 }
 
 /** Appends one JSON line to the gateway's audit log: the controller's record plus time, origin and result. */

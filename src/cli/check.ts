@@ -48,7 +48,7 @@ export function checksFor(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 't
 
 export async function checkCommand(opts: CheckOptions): Promise<number> {
   const { gateways, ctx, forks } = loadCommon(opts);
-  const spinner = progress(`checking ${gateways.length} gateway(s)`, !!opts.json).start();
+  const spinner = await progress(`checking ${gateways.length} gateway(s)`, !!opts.json);
   const outcomes = await forEachGateway(gateways, forks, async (gw) => {
     const facts = await readGatewayFacts(gw, ctx);
     return { kernel: facts.kernel, checks: checksFor(gw, ctx, facts) };

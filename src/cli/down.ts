@@ -54,7 +54,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   const results = new Map<string, HostResult>();
   const pending: GatewayPlanned[] = [];
   const shown: HostPlan[] = [];
-  const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
+  const spinner = await progress(`reading ${gateways.length} gateway(s)`, !!opts.json);
   const planned = await forEachGateway(gateways, forks, (gw) => planGateway(gw, ctx, !opts.check, planRemovalFromFacts));
   spinner.stop();
   for (const o of planned) {
@@ -77,7 +77,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
     if (pending.length > 0 && !(await askToProceed(`Remove lbprov from ${pending.length} gateway(s)?`, opts.yes))) {
       for (const p of pending) results.set(p.gateway.name, { gateway: p.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 });
     } else if (pending.length > 0) {
-      const removing = progress(`removing lbprov from ${pending.length} gateway(s)`, !!opts.json).start();
+      const removing = await progress(`removing lbprov from ${pending.length} gateway(s)`, !!opts.json);
       const applied = await forEachGateway(pending.map((p) => p.gateway), forks, async (gw) => {
         const p = pending.find((x) => x.gateway === gw)!;
         await applyPlan(p, p.plan, ctx, { confirmTimeoutS: null });

@@ -9,7 +9,6 @@ import { upCommand } from './up.js';
 import { statusCommand, type StatusOptions } from './status.js';
 import { checkCommand, type CheckOptions } from './check.js';
 import { downCommand, type DownOptions } from './down.js';
-import { labDownCommand, labTrafficCommand, labUpCommand } from './lab.js';
 import { reportFatal } from './output.js';
 
 const program = new Command()
@@ -69,6 +68,8 @@ common(program.command('down').description('remove everything lbprov put on the 
     process.exitCode = await downCommand(opts);
   });
 
+// The lab's modules load only for lab commands: every other run starts faster without them.
+const labCommands = () => import('./lab.js');
 const lab = program.command('lab').description('a local lab of network namespaces (root)');
 lab
   .command('up')
@@ -79,7 +80,7 @@ lab
   .option('--dir <path>', 'lab folder', '.lab')
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {
-    process.exitCode = await labUpCommand(opts);
+    process.exitCode = await (await labCommands()).labUpCommand(opts);
   });
 lab
   .command('traffic')
@@ -88,14 +89,14 @@ lab
   .option('--gateway <name>', 'lab gateway', 'gw1')
   .option('-n, --connections <n>', 'connections to open', '400')
   .action(async (opts: LabTrafficOptions) => {
-    process.exitCode = await labTrafficCommand(opts);
+    process.exitCode = await (await labCommands()).labTrafficCommand(opts);
   });
 lab
   .command('down')
   .description('remove everything the lab created')
   .option('--dir <path>', 'lab folder', '.lab')
   .action(async (opts: LabDownOptions) => {
-    process.exitCode = await labDownCommand(opts);
+    process.exitCode = await (await labCommands()).labDownCommand(opts);
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

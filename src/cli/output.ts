@@ -1,9 +1,8 @@
 /** Where command output goes: results on stdout, progress and errors on stderr. */
 import { createInterface } from 'node:readline/promises';
-import ora, { type Ora } from 'ora';
 import { InputError, LbprovError, RemoteError } from '../errors.js';
 import { coloursFor } from '../report/plan-text.js';
-import { hasLiveTerminal } from '../report/progress.js';
+import { hasLiveTerminal, loadOra } from '../report/progress.js';
 
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
@@ -19,9 +18,19 @@ export function reportFatal(e: unknown): number {
   return EXIT_ERROR;
 }
 
-/** A spinner on a terminal it can redraw; plain progress text elsewhere (CI logs). */
-export function progress(text: string, json: boolean): Ora {
-  return ora({ text, stream: process.stderr, isEnabled: hasLiveTerminal(process.stderr) && !json, isSilent: json });
+export interface Spinner {
+  text: string;
+  stop(): void;
+}
+
+/** A started spinner on a terminal it can redraw; one plain line elsewhere (CI logs); nothing with --json. */
+export async function progress(text: string, json: boolean): Promise<Spinner> {
+  if (!json && hasLiveTerminal(process.stderr)) {
+    const ora = await loadOra();
+    return ora({ text, stream: process.stderr, discardStdin: false }).start();
+  }
+  if (!json) process.stderr.write(`- ${text}\n`);
+  return { text, stop() {} };
 }
 
 

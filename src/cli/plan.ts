@@ -15,7 +15,7 @@ export interface PlanOptions extends CommonOptions {
 
 export async function planCommand(opts: PlanOptions): Promise<number> {
   const { inventory, gateways, ctx, forks } = loadCommon(opts);
-  const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
+  const spinner = await progress(`reading ${gateways.length} gateway(s)`, !!opts.json);
   let done = 0;
   const outcomes = await forEachGateway(gateways, forks, async (gw) => {
     const planned = await planGateway(gw, ctx);

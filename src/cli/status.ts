@@ -32,7 +32,7 @@ export async function readGatewayStatus(gw: GatewaySpec, ctx: Pick<RunContext, '
 /** Exit 0 when every monitor lbprov deployed is running; 1 when one is not or a gateway cannot be read. */
 export async function statusCommand(opts: StatusOptions): Promise<number> {
   const { gateways, ctx, forks } = loadCommon(opts);
-  const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
+  const spinner = await progress(`reading ${gateways.length} gateway(s)`, !!opts.json);
   const outcomes = await forEachGateway(gateways, forks, (gw) => readGatewayStatus(gw, ctx));
   spinner.stop();
   const results: ({ gateway: string; status: GatewayStatus } | { gateway: string; error: HostError })[] = outcomes.map((o) =>

@@ -41,7 +41,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
   const pending: Pending[] = [];
   const shown: HostPlan[] = [];
 
-  const spinner = progress(`reading ${gateways.length} gateway(s)`, !!opts.json).start();
+  const spinner = await progress(`reading ${gateways.length} gateway(s)`, !!opts.json);
   const planned = await forEachGateway(gateways, forks, (gw) => planGateway(gw, ctx, true));
   spinner.stop();
   for (const o of planned) {
@@ -84,7 +84,7 @@ export async function upCommand(opts: UpOptions): Promise<number> {
         results.set(p.plan.gateway, { gateway: p.plan.gateway, status: 'not-started', plan: p.plan, durationMs: 0 });
       }
     } else if (pending.length > 0) {
-      const applying = progress(`applying to ${pending.length} gateway(s)`, !!opts.json).start();
+      const applying = await progress(`applying to ${pending.length} gateway(s)`, !!opts.json);
       const applied = await forEachGateway(pending.map((p) => p.planned.gateway), forks, async (gw) => {
         const p = pending.find((x) => x.planned.gateway === gw)!;
         return applyPlan(p.planned, p.plan, ctx, { confirmTimeoutS });
@@ -122,7 +122,7 @@ async function upInWaves(opts: UpOptions, { inventory, gateways, ctx, forks }: L
   if (opts.plan) throw new InputError('command line', '--plan', 'cannot be combined with --serial/--max-fail');
   // A wave applies as soon as it is planned: there is no moment to ask, so review `plan` first.
   if (!opts.yes) throw new LbprovError('a rollout in waves applies without asking: review `lbprov plan` first, then pass --yes');
-  const progress = new FleetProgress({ json: !!opts.json, colours: coloursFor(process.stderr) }).start(gateways.length);
+  const progress = await new FleetProgress({ json: !!opts.json, colours: coloursFor(process.stderr) }).start(gateways.length);
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);

@@ -4,7 +4,7 @@
  * logs one plain line per finished gateway and per wave; with --json nothing (stdout carries
  * results, and CI parses it). Everything goes to stderr.
  */
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import type { HostResult, HostStatus } from '../runner/fleet.js';
 import type { RolloutEvent } from '../runner/rollout.js';
 import { plainColours, type Colours } from './plan-text.js';
@@ -24,6 +24,15 @@ export interface ProgressOptions {
   refreshMs?: number;
   /** Running gateways named on the status line. */
   slowest?: number;
+}
+
+type OraFactory = typeof import('ora').default;
+let oraFactory: OraFactory | undefined;
+
+/** ora and its dependencies take ~40 ms to load: only a live terminal pays for them. */
+export async function loadOra(): Promise<OraFactory> {
+  oraFactory ??= (await import('ora')).default;
+  return oraFactory;
 }
 
 /**
@@ -66,9 +75,10 @@ export class FleetProgress {
     this.slowestShown = options.slowest ?? 3;
   }
 
-  start(total: number): this {
+  async start(total: number): Promise<this> {
     this.total = total;
     if (this.mode === 'live') {
+      const ora = await loadOra();
       this.spinner = ora({ text: this.statusText(), stream: this.stream, isEnabled: true, discardStdin: false }).start();
       this.timer = setInterval(() => this.refresh(), this.refreshMs);
       this.timer.unref();

@@ -231,7 +231,8 @@ async function confirmOverNewConnection(
   try {
     const facts = verified ?? (await readFacts(session, gw, request, { ctx }));
     const left = unappliedChanges(plan.changes, facts);
-    const decision = (await session.run(left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), { privileged: true, mutating: true })).stdout.trim();
+    // Through sh like every script: the login shell of the account may not be a POSIX shell.
+    const decision = (await session.run('sh -s', { stdin: left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), privileged: true, mutating: true })).stdout.trim();
     if (decision.startsWith('already ')) {
       // Too late: the gateway's timer decided while the controller could not get back in.
       const result = decision.slice('already '.length);
@@ -264,7 +265,7 @@ async function reportLostGateway(planned: GatewayPlanned, ctx: RunContext, timeo
   try {
     const session = await connect(gw, ctx);
     try {
-      result = (await session.run(resultScript(ctx.id), { privileged: true })).stdout.trim();
+      result = (await session.run('sh -s', { stdin: resultScript(ctx.id), privileged: true })).stdout.trim();
     } finally {
       await session.close();
     }

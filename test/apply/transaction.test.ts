@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { EXIT_LOCKED, acquireLockScript, type RunIdentity } from '../../src/apply/transaction.js';
+import { EXIT_LOCKED, acquireLockScript, lockFunctions, releaseLockScript, type RunIdentity } from '../../src/apply/transaction.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lbprov-lock-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -89,6 +89,25 @@ describe('gateway lock script', () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(owner(lockDir)['run']).toBe('ffff');
     }
+  });
+
+  it('takes a released lock at once, and its release leaves the folder for the next run', () => {
+    const lockDir = freshLockDir();
+    expect(takeLock(lockDir, 'hhhh', 1).code).toBe(0);
+    const release = spawnSync('sh', ['-s'], { input: `${lockFunctions(lockDir)}\n${releaseLockScript(id('hhhh'))}\n`, encoding: 'utf8' });
+    expect(release.status, release.stderr).toBe(0);
+    expect(owner(lockDir)).toMatchObject({ pid: 'released', run: '' });
+    const next = takeLock(lockDir, 'iiii', 0);
+    expect(next.code, next.stdout).toBe(0);
+    expect(owner(lockDir)['run']).toBe('iiii');
+  });
+
+  it('a release by another run changes nothing', () => {
+    const lockDir = freshLockDir();
+    writeOwner(lockDir, { pid: process.pid, start: startTime(process.pid), run: 'jjjj', controller: 'x@y', controller_pid: 1, since: 1 });
+    const before = readFileSync(join(lockDir, 'owner'), 'utf8');
+    spawnSync('sh', ['-s'], { input: `${lockFunctions(lockDir)}\n${releaseLockScript(id('kkkk'))}\n`, encoding: 'utf8' });
+    expect(readFileSync(join(lockDir, 'owner'), 'utf8')).toBe(before);
   });
 
   it('waits for an owner-less lock (its holder may be writing its name), then takes it over', () => {

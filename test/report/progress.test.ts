@@ -35,9 +35,9 @@ describe('progressMode', () => {
 });
 
 describe('FleetProgress status line', () => {
-  it('counts outcomes and names the three longest-running gateways with their elapsed seconds', () => {
+  it('counts outcomes and names the three longest-running gateways with their elapsed seconds', async () => {
     let now = 0;
-    const p = new FleetProgress({ mode: 'silent', now: () => now }).start(500);
+    const p = await new FleetProgress({ mode: 'silent', now: () => now }).start(500);
     p.wave(2, 3, ['a', 'b']);
     for (const name of ['gw-1', 'gw-2', 'gw-3', 'gw-4', 'gw-5']) {
       p.hostStarted(name);
@@ -60,7 +60,7 @@ describe('FleetProgress status line', () => {
 describe('FleetProgress output', () => {
   async function rollout(p: FleetProgress) {
     const outcome: Record<string, HostResult['status']> = { gw2: 'failed', gw3: 'unreachable' };
-    p.start(4);
+    await p.start(4);
     const r = await runRollout(
       ['gw1', 'gw2', 'gw3', 'gw4'].map((name) => ({ name })),
       { serial: parseSerial('1,2'), maxFail: parseMaxFail('0'), forks: 2 },
