@@ -151,23 +151,19 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
   const { id } = opts;
   const dir = txnDir(id);
   const common = [lockFunctions(), handLockScript(id), auditFunction(opts.record)].join('\n');
+  // The timer is a subshell of the apply: it shares the apply's process group (the apply leads its
+  // own session), which a confirm kills, sleep included. No script or shell of its own to start.
   const timer = [
-    'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
-    common,
-    `t=${dir}`,
-    // One sleeping process: a confirm kills this timer's process group (it leads its own session).
-    `sleep ${opts.confirmTimeoutS ?? 0}`,
+    `( sleep ${opts.confirmTimeoutS ?? 0}`,
     // mkdir decides atomically between this timer and a late confirm.
-    'if mkdir "$t/decided" 2>/dev/null; then',
-    `  ${REVERT}`,
-    `  ${releaseLockScript(id)}`,
-    'fi',
+    `  if mkdir "$t/decided" 2>/dev/null; then ${REVERT}; ${releaseLockScript(id)}; fi`,
+    ') </dev/null >/dev/null 2>&1 &',
   ].join('\n');
   const onSuccess = [
     'audit applied',
     opts.confirmTimeoutS === null
       ? `echo applied > "$t/result"; ${releaseLockScript(id)}`
-      : 'setsid sh "$t/timer.sh" </dev/null >/dev/null 2>&1 & tp=$!; echo "$tp" > "$t/timer.pid"; hand_lock "$tp"; echo pending > "$t/result"',
+      : `${timer}\ntp=$!; echo "$$" > "$t/timer.pgid"; hand_lock "$tp"; echo pending > "$t/result"`,
   ].join('\n');
   const onFailure = ['echo rolled-back > "$t/result"', 'audit rolled-back', releaseLockScript(id)].join('\n');
   const apply = buildApplyScript(opts.steps, { verifyScript: opts.verifyScript, onSuccess, onFailure, errorFile: '"$t/step.err"' });
@@ -181,7 +177,6 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
     // printf is a builtin and shellQuote keeps any text literal: no process per file.
     `printf '%s' ${shellQuote(applyFile)} > "$t/apply.sh"`,
     `printf '%s' ${shellQuote(buildUndoScript(opts.steps))} > "$t/undo.sh"`,
-    `printf '%s' ${shellQuote(timer)} > "$t/timer.sh"`,
     // Its own session: a dropped SSH connection (SIGHUP to this one) does not reach it.
     'setsid sh "$t/apply.sh" </dev/null >"$t/out" 2>&1 &',
     'ap=$!',
@@ -202,11 +197,12 @@ function decisionScript(id: RunIdentity, action: string): string {
     `t=${txnDir(id)}`,
     lockFunctions(),
     auditFunction({ run: id.run, by: id.controller }),
-    // A first connection lost mid-apply: the detached apply may still run; its result file says it ended.
-    'i=0; while [ ! -s "$t/result" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done',
+    // A first connection lost mid-apply: the detached apply may still run (its output file exists
+    // from its start, its result file from its end).
+    'i=0; while [ -e "$t/out" ] && [ ! -s "$t/result" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done',
     'if mkdir "$t/decided" 2>/dev/null; then',
-    // The timer leads its own process group: its sleep goes with it.
-    '  tp=; read -r tp 2>/dev/null < "$t/timer.pid"; case "$tp" in ""|*[!0-9]*) ;; *) kill -TERM -"$tp" 2>/dev/null;; esac',
+    // The timer's process group, its sleep included.
+    '  tg=; read -r tg 2>/dev/null < "$t/timer.pgid"; case "$tg" in ""|*[!0-9]*) ;; *) kill -TERM -"$tg" 2>/dev/null;; esac',
     `  ${action}`,
     `  ${releaseLockScript(id)}`,
     '  printf "decided "',

@@ -4,6 +4,7 @@ import { loadInventory, selectGateways } from '../inventory/index.js';
 import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
 import { loadTemplateSet } from '../render/templates.js';
 import { traceFromEnv } from '../ssh/trace.js';
+import { SessionCache } from '../ssh/session.js';
 import { factsRequestOf, type RunContext } from '../runner/gateway.js';
 import { newRunIdentity } from '../apply/transaction.js';
 
@@ -41,6 +42,7 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
     lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
     hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
     factsRequests: new Map(),
+    sessionCache: new SessionCache(),
   };
   // Every template renders for every selected gateway before any connection (see factsRequestFor).
   for (const gw of gateways) factsRequestOf(gw, ctx);

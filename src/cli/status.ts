@@ -1,9 +1,8 @@
 /** `lbprov status`: what each gateway's link monitor sees, one round trip per gateway. */
 import type { GatewaySpec } from '../model/inventory.js';
 import { RemoteError } from '../errors.js';
-import { openSession } from '../ssh/session.js';
 import { describeError, forEachGateway, type HostError } from '../runner/fleet.js';
-import type { RunContext } from '../runner/gateway.js';
+import { connect, type RunContext } from '../runner/gateway.js';
 import { coloursFor } from '../report/plan-text.js';
 import { buildStatusScript, parseStatusOutput, type GatewayStatus } from '../status/monitor-status.js';
 import { formatGatewayStatus } from '../status/format.js';
@@ -14,8 +13,9 @@ export interface StatusOptions extends CommonOptions {
   json?: boolean;
 }
 
-export async function readGatewayStatus(gw: GatewaySpec, ctx: Pick<RunContext, 'acceptNew' | 'trace'>): Promise<GatewayStatus> {
-  const session = await openSession(gw.name, gw.ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace });
+export async function readGatewayStatus(gw: GatewaySpec, ctx: RunContext): Promise<GatewayStatus> {
+  // Connected like plan and up: the user's ssh config, the host timeout, the run's shared files.
+  const session = await connect(gw, ctx);
   try {
     const { script, marker } = buildStatusScript(gw);
     const result = await session.run('sh -s', { stdin: script, privileged: true });

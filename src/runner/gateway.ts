@@ -12,7 +12,7 @@ import type { HostFacts } from '../model/facts.js';
 import type { HostPlan, ResourceChange } from '../model/plan.js';
 import type { Resource } from '../model/resources.js';
 import { RemoteError } from '../errors.js';
-import { openSession, type RemoteSession, type CommandTrace } from '../ssh/session.js';
+import { openSession, type SessionCache, type RemoteSession, type CommandTrace } from '../ssh/session.js';
 import { resolveSshSettings } from '../ssh/ssh-config.js';
 import { buildFactsScript, parseFacts, scriptStderr, type FactsRequest } from '../facts/gather.js';
 import { factsRequestFor, renderDesiredState } from '../render/desired.js';
@@ -45,6 +45,8 @@ export interface RunContext {
   hostTimeoutS: number;
   /** What the facts script reads per gateway, worked out once per run (see factsRequestOf). */
   factsRequests: Map<string, FactsRequest>;
+  /** known_hosts and identities, read once per run. */
+  sessionCache: SessionCache;
 }
 
 export interface GatewayPlanned {
@@ -80,7 +82,7 @@ export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteS
     const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
     ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile });
   }
-  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace, lifetimeMs: ctx.hostTimeoutS * 1000 });
+  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace, lifetimeMs: ctx.hostTimeoutS * 1000, cache: ctx.sessionCache });
 }
 
 export async function readFacts(session: RemoteSession, gw: GatewaySpec, request: FactsRequest, lock?: { ctx: RunContext }): Promise<HostFacts> {

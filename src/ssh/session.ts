@@ -59,6 +59,43 @@ export interface OpenSessionOptions extends CredentialSources {
   trace?: CommandTrace;
   /** The whole-host timeout: past this, the connection is closed and every command on it fails. */
   lifetimeMs?: number;
+  /** Shared by the connections of one run; without it each connection reads its files anew. */
+  cache?: SessionCache;
+}
+
+/**
+ * What every connection of a run reads alike: known_hosts files and identities are read (and an
+ * encrypted key decrypted, or its passphrase asked for) once per run, not once per gateway.
+ */
+export class SessionCache {
+  private readonly knownHosts = new Map<string, Promise<KnownHosts>>();
+  private readonly credentials = new Map<string, Promise<Credentials>>();
+
+  knownHostsOf(file: string): Promise<KnownHosts> {
+    let loaded = this.knownHosts.get(file);
+    if (!loaded) {
+      loaded = loadKnownHosts(file);
+      this.knownHosts.set(file, loaded);
+      // A failed read is not remembered: the next connection tries again.
+      loaded.catch(() => this.knownHosts.delete(file));
+    }
+    return loaded;
+  }
+
+  /** After accept-new wrote to it: the next connection must see the new line. */
+  forgetKnownHosts(file: string): void {
+    this.knownHosts.delete(file);
+  }
+
+  credentialsOf(identityFile: string | undefined, sources: CredentialSources): Promise<Credentials> {
+    const key = identityFile ?? '';
+    let loaded = this.credentials.get(key);
+    if (!loaded) {
+      loaded = loadCredentials(identityFile, sources);
+      this.credentials.set(key, loaded);
+    }
+    return loaded;
+  }
 }
 
 /** OpenSSH's ServerAliveCountMax default. */
@@ -80,8 +117,9 @@ export function truncateCommand(command: string): string {
 }
 
 export async function openSession(gatewayName: string, ssh: SshSettings, opts: OpenSessionOptions = {}): Promise<RemoteSession> {
-  const knownHosts = await loadKnownHosts(expandHome(ssh.knownHosts));
-  const credentials = await loadCredentials(ssh.identityFile, opts);
+  const knownHostsFile = expandHome(ssh.knownHosts);
+  const knownHosts = await (opts.cache ? opts.cache.knownHostsOf(knownHostsFile) : loadKnownHosts(knownHostsFile));
+  const credentials = await (opts.cache ? opts.cache.credentialsOf(ssh.identityFile, opts) : loadCredentials(ssh.identityFile, opts));
   // Hops without a user or port log in like the gateway does, on port 22.
   const jumps = parseProxyJump(ssh.proxyJump, gatewayName).map((hop) => ({ host: hop.host, port: hop.port ?? 22, user: hop.user ?? ssh.user }));
   const hops: Hop[] = [...jumps, { host: ssh.host, port: ssh.port, user: ssh.user }];
@@ -91,7 +129,7 @@ export async function openSession(gatewayName: string, ssh: SshSettings, opts: O
     for (const [index, hop] of hops.entries()) {
       const isTarget = index === hops.length - 1;
       const via = isTarget ? '' : `jump host ${hop.host}:${hop.port}: `;
-      const client = await connectHop({ gatewayName, via, hop, sock, ssh, knownHosts, credentials, acceptNew: opts.acceptNew === true });
+      const client = await connectHop({ gatewayName, via, hop, sock, ssh, knownHosts, credentials, acceptNew: opts.acceptNew === true, cache: opts.cache });
       clients.push(client);
       const next = hops[index + 1];
       if (next) sock = await forwardOut(client, gatewayName, via, next);
@@ -113,6 +151,7 @@ interface HopContext {
   knownHosts: KnownHosts;
   credentials: Credentials;
   acceptNew: boolean;
+  cache: SessionCache | undefined;
 }
 
 function connectHop(context: HopContext): Promise<ssh2.Client> {
@@ -164,7 +203,10 @@ function connectHop(context: HopContext): Promise<ssh2.Client> {
             return;
           }
           appendKnownHost(knownHosts.file, name, key).then(
-            () => verify(true),
+            () => {
+              context.cache?.forgetKnownHosts(knownHosts.file);
+              verify(true);
+            },
             (error: unknown) => verify(refuse(`cannot record the key of ${name} in ${knownHosts.file}: ${(error as Error).message}`)),
           );
       }

@@ -101,9 +101,9 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     // facts+lock, the apply transaction (which reads the state back); then the confirm on a fresh connection.
     expect(commands.map((c) => c.mutating)).toEqual([false, true, true]);
     // The confirm ended the revert timer and its sleep: gone, or dead and not yet reaped by init.
-    const timerPid = (await t.gw(['sh', '-c', 'cat "$(ls -1dt /var/lib/lbprov/txn/*/ | head -n 1)timer.pid"'])).trim();
-    expect(timerPid).toMatch(/^\d+$/);
-    const timerGroup = await t.gw(['sh', '-c', `ps -o stat= -g ${timerPid} || true`]);
+    const timerGroupId = (await t.gw(['sh', '-c', 'cat "$(ls -1dt /var/lib/lbprov/txn/*/ | head -n 1)timer.pgid"'])).trim();
+    expect(timerGroupId).toMatch(/^\d+$/);
+    const timerGroup = await t.gw(['sh', '-c', `ps -o stat= -g ${timerGroupId} || true`]);
     expect(timerGroup.split('\n').filter((stat) => stat.trim() !== '' && !stat.startsWith('Z'))).toEqual([]);
     const counts = await countConnections(t.lab, 0, 400);
     expect(counts.errors).toEqual({});
