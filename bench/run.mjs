@@ -114,9 +114,31 @@ function mangleChains(lab) {
     .join('\n');
 }
 
-async function benchLbprov(n) {
-  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-lbprov-${n}`) });
+/** Labs alive right now: a benchmark stopped by a signal removes them before it exits. */
+const liveLabs = new Set();
+
+async function withLab(name, n, use) {
+  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-${name}-${n}`) });
+  liveLabs.add(lab);
   try {
+    return await use(lab);
+  } finally {
+    liveLabs.delete(lab);
+    await lab.destroy();
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, async () => {
+    process.stderr.write(`${signal}: removing ${liveLabs.size} lab(s)\n`);
+    for (const lab of liveLabs) await lab.destroy().catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
+
+async function benchLbprov(n) {
+  return withLab('lbprov', n, async (lab) => {
     const hosts = lab.gateways.map((g) => g.name);
     const rows = {};
     const steps = [
@@ -134,9 +156,7 @@ async function benchLbprov(n) {
       process.stderr.write(`  lbprov ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
     }
     return { rows, mangle: mangleChains(lab) };
-  } finally {
-    await lab.destroy();
-  }
+  });
 }
 
 /** GNU time measures each command's CPU; Debian's `time` package, installed when missing. */
@@ -230,33 +250,33 @@ function ansibleRecap(output) {
 }
 
 async function benchAnsible(n) {
-  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-ansible-${n}`) });
-  const dir = mkdtempSync(join(work, `ansible-${n}-`));
-  try {
-    writeAnsibleSetup(lab, dir);
-    const rows = {};
-    const steps = [
-      ['plan (first)', ['--check', '--diff']],
-      ['up (first)', []],
-      ['plan (no-op)', ['--check', '--diff']],
-      ['up (no-op)', []],
-    ];
-    for (const [step, flags] of steps) {
-      const cpuBefore = gatewayCpuMs(lab);
-      const result = await timed(['ansible-playbook', '-i', join(dir, 'inventory.json'), PLAYBOOK, ...flags], { cwd: dir, env: { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') } });
-      const recap = ansibleRecap(result.stdout);
-      if (result.code !== 0 || recap.failed > 0 || recap.unreachable > 0) {
-        throw new Error(`ansible ${step} over ${n}: exit ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-2000)}`);
+  return withLab('ansible', n, async (lab) => {
+    const dir = mkdtempSync(join(work, `ansible-${n}-`));
+    try {
+      writeAnsibleSetup(lab, dir);
+      const rows = {};
+      const steps = [
+        ['plan (first)', ['--check', '--diff']],
+        ['up (first)', []],
+        ['plan (no-op)', ['--check', '--diff']],
+        ['up (no-op)', []],
+      ];
+      for (const [step, flags] of steps) {
+        const cpuBefore = gatewayCpuMs(lab);
+        const result = await timed(['ansible-playbook', '-i', join(dir, 'inventory.json'), PLAYBOOK, ...flags], { cwd: dir, env: { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') } });
+        const recap = ansibleRecap(result.stdout);
+        if (result.code !== 0 || recap.failed > 0 || recap.unreachable > 0) {
+          throw new Error(`ansible ${step} over ${n}: exit ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-2000)}`);
+        }
+        if (step.includes('no-op') && recap.changed > 0) throw new Error(`ansible ${step} over ${n} reported ${recap.changed} changes`);
+        rows[step] = { ...result, gatewayCpuMs: gatewayCpuMs(lab) - cpuBefore };
+        process.stderr.write(`  ansible ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
       }
-      if (step.includes('no-op') && recap.changed > 0) throw new Error(`ansible ${step} over ${n} reported ${recap.changed} changes`);
-      rows[step] = { ...result, gatewayCpuMs: gatewayCpuMs(lab) - cpuBefore };
-      process.stderr.write(`  ansible ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
+      return { rows, mangle: mangleChains(lab) };
+    } finally {
+      closeControlMasters(lab, dir);
     }
-    return { rows, mangle: mangleChains(lab) };
-  } finally {
-    closeControlMasters(lab, dir);
-    await lab.destroy();
-  }
+  });
 }
 
 const seconds = (ms) => (ms / 1000).toFixed(2);
