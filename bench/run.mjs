@@ -24,7 +24,7 @@ import { createLab } from '../dist/lab/index.js';
 import { weightedPool } from '../dist/render/pool.js';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/lbprov.mjs');
 const PLAYBOOK = join(ROOT, 'bench/ansible/balancer.yml');
 /** Bounds one command: Ansible at 100 gateways takes minutes, never this long when healthy. */
 const COMMAND_TIMEOUT_MS = 15 * 60_000;

@@ -44,8 +44,19 @@ export interface Playbook {
   resources: PlaybookEntry[];
 }
 
-/** The project's own folder (where the shipped playbooks/ and templates/ live). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The project's own folder (where the shipped playbooks/ and templates/ live): the nearest folder
+ * above this module with both, since the bundled CLI (dist/lbprov.mjs) and the compiled module
+ * (dist/render/playbook.js) sit at different depths.
+ */
+export const PACKAGE_ROOT = packageRootAbove(dirname(fileURLToPath(import.meta.url)));
+
+function packageRootAbove(from: string): string {
+  for (let dir = from; dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'playbooks'))) return dir;
+  }
+  return resolve(from, '..', '..');
+}
 
 /** `-p` value, else playbooks/balancer.yml in the working directory, else the shipped one. */
 export function resolvePlaybookPath(given: string | undefined, cwd: string): string {

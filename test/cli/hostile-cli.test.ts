@@ -1,5 +1,5 @@
 /**
- * Hostile and broken input through the real CLI (`node dist/cli/main.js plan`): every row must exit 1
+ * Hostile and broken input through the real CLI (`node dist/lbprov.mjs plan`): every row must exit 1
  * with file:line: key on stderr, send no command (LBPROV_TRACE stays empty) and open no TCP
  * connection (the inventory points at a local listener that counts what it accepts).
  * Needs the build (`npm test` runs tsc first).
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutate } from '../inventory/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const CLI = join(ROOT, 'dist/cli/main.js');
+const CLI = join(ROOT, 'dist/lbprov.mjs');
 
 interface CliResult {
   code: number | null;
@@ -157,7 +157,7 @@ describe('hostile input through the CLI: exit 1, file:line: key, no command, no 
   let n = 0;
 
   beforeAll(async () => {
-    expect(existsSync(CLI), 'build first: npx tsc -p tsconfig.json').toBe(true);
+    expect(existsSync(CLI), 'build first: npm run build').toBe(true);
     dir = mkdtempSync(join(tmpdir(), 'lbprov-hostile-cli-'));
     listener = net.createServer((socket) => {
       accepted++;

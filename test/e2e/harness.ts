@@ -27,7 +27,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd?: s
 export const isRoot = process.getuid?.() === 0;
 /** Outside CI a non-root run skips; with CI=true a lab that cannot be built fails the suite. */
 export const skipLab = !isRoot && process.env.CI !== 'true';
-export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+export const CLI = resolve(import.meta.dirname, '../../dist/lbprov.mjs');
 
 export interface LabRun {
   lab: Lab;
