@@ -69,14 +69,23 @@ const OWNERLESS_LOOKS = 25;
 /** The owner's pid once its run let go: the next run takes the lock at once. */
 const RELEASED = 'released';
 
+/** Claim tokens kept in the lock folder before the claimer clears them (one process every so many runs). */
+const CLAIM_TOKENS_KEPT = 64;
+
 /**
  * Shell that takes the gateway's lock, waiting up to waitS seconds. The lock
  * is a folder that stays; who holds it is its owner file. The holder is the
  * sshd process of this connection, so the lock lives exactly as long as the
  * connection (closing it releases the lock without another round trip) unless
- * an apply hands it to a process of its own. A lock whose holder is gone, or
- * that was released, is claimed under a guard folder so that two runs never
- * both take it: two processes, where removing and re-making the lock took five.
+ * an apply hands it to a process of its own.
+ *
+ * A lock whose holder is gone (pid and start time), or that its run released,
+ * is claimed with a token named after that owner, created with noclobber (an
+ * O_EXCL open: a builtin, no process): of two runs claiming the same owner,
+ * one creates the token and the other sees it exists. The owner is read again
+ * after the token is made, so a token made from a stale read claims nothing;
+ * a token older than 10 s (its run died mid-claim) is removed. A folder without an owner (a run killed between making it and writing its
+ * name) is taken after 5 s, under a guard folder.
  */
 export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDir?: string; now?: number } = {}): string {
   const lockDir = opts.lockDir ?? LOCK_DIR;
@@ -93,14 +102,18 @@ export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDi
     `  if [ ! -d "$lk" ]; then [ -d ${parent} ] || mkdir -p ${parent}; if mkdir "$lk" 2>/dev/null; then ${claim}; break; fi; fi`,
     '  read_owner',
     '  [ "$orun" = "$run" ] && break',
-    '  free=0',
-    `  if [ "$opid" = ${RELEASED} ]; then free=1`,
-    '  elif [ -n "$opid" ]; then ownerless=0; pstart "$opid"; [ "$ps_" != "$ostart" ] && free=1',
-    `  else ownerless=$((ownerless + 1)); [ $ownerless -ge ${OWNERLESS_LOOKS} ] && free=1; fi`,
-    '  if [ $free = 1 ] && mkdir "$lk/claim" 2>/dev/null; then',
-    // Under the guard: claim it only if nobody changed the owner since it was read.
-    `    o1=$opid; s1=$ostart; r1=$orun; read_owner; if [ "$opid" = "$o1" ] && [ "$ostart" = "$s1" ] && [ "$orun" = "$r1" ]; then ${claim}; rmdir "$lk/claim"; break; fi`,
-    '    rmdir "$lk/claim"; ownerless=0; continue',
+    '  token=',
+    `  if [ "$opid" = ${RELEASED} ]; then token=claim.$opid.$ostart`,
+    '  elif [ -n "$opid" ]; then ownerless=0; pstart "$opid"; [ "$ps_" != "$ostart" ] && token=claim.$opid.$ostart',
+    `  else ownerless=$((ownerless + 1)); fi`,
+    '  if [ -n "$token" ]; then',
+    '    set -C; if printf "" 2>/dev/null > "$lk/$token"; then set +C',
+    `      o1=$opid; s1=$ostart; read_owner; if [ "$opid" = "$o1" ] && [ "$ostart" = "$s1" ]; then ${claim}; set -- "$lk"/claim.*; [ $# -gt ${CLAIM_TOKENS_KEPT} ] && rm -f "$@"; break; fi`,
+    '    fi; set +C',
+    // A token left by a run killed while claiming: the claim takes a moment, never 10 s.
+    '    if [ $(( $(date +%s) - $(stat -c %Y "$lk/$token" 2>/dev/null || date +%s) )) -gt 10 ]; then rm -f "$lk/$token"; continue; fi',
+    `  elif [ $ownerless -ge ${OWNERLESS_LOOKS} ] && mkdir "$lk/claim" 2>/dev/null; then`,
+    `    read_owner; if [ -z "$opid" ]; then ${claim}; rmdir "$lk/claim"; break; fi; rmdir "$lk/claim"; ownerless=0; continue`,
     '  fi',
     // A guard left by a run killed while claiming.
     '  if [ -d "$lk/claim" ] && [ $(( $(date +%s) - $(stat -c %Y "$lk/claim" 2>/dev/null || date +%s) )) -gt 10 ]; then rmdir "$lk/claim" 2>/dev/null; fi',
@@ -116,7 +129,8 @@ function handLockScript(id: RunIdentity): string {
 }
 
 export function releaseLockScript(id: RunIdentity): string {
-  return `read_owner; if [ "$orun" = ${id.run} ]; then write_owner ${RELEASED} "" "" "$octl" "$ocpid" "$osince"; fi`;
+  // The releasing run in the start field: the next claim's token is new for every release.
+  return `read_owner; if [ "$orun" = ${id.run} ]; then write_owner ${RELEASED} ${id.run} "" "$octl" "$ocpid" "$osince"; fi`;
 }
 
 /** Appends one JSON line to the gateway's audit log: the controller's record plus time, origin and result. */

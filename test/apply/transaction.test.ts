@@ -4,7 +4,7 @@
  * holder, and taken from an owner-less folder only after the holder had time to write its name.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -108,6 +108,25 @@ describe('gateway lock script', () => {
     const before = readFileSync(join(lockDir, 'owner'), 'utf8');
     spawnSync('sh', ['-s'], { input: `${lockFunctions(lockDir)}\n${releaseLockScript(id('kkkk'))}\n`, encoding: 'utf8' });
     expect(readFileSync(join(lockDir, 'owner'), 'utf8')).toBe(before);
+  });
+
+  it('claims a dead holder once: a fresh claim token of another run stops it, a token left 10 s ago does not', () => {
+    const dead = { pid: 999_999_999, start: '1', run: 'llll', controller: 'x@y', controller_pid: 1, since: 1 };
+    const token = (lockDir: string) => join(lockDir, `claim.${dead.pid}.${dead.start}`);
+    const busy = freshLockDir();
+    writeOwner(busy, dead);
+    writeFileSync(token(busy), '');
+    expect(takeLock(busy, 'mmmm', 0.6).code).toBe(EXIT_LOCKED);
+    expect(owner(busy)['run']).toBe('llll');
+
+    const abandoned = freshLockDir();
+    writeOwner(abandoned, dead);
+    writeFileSync(token(abandoned), '');
+    const old = new Date(Date.now() - 20_000);
+    utimesSync(token(abandoned), old, old);
+    const r = takeLock(abandoned, 'nnnn', 2);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(owner(abandoned)['run']).toBe('nnnn');
   });
 
   it('waits for an owner-less lock (its holder may be writing its name), then takes it over', () => {
