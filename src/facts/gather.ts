@@ -10,7 +10,7 @@ import type { FileResource, Resource, ServiceResource, SysctlResource } from '..
 import { RemoteError } from '../errors.js';
 import { shellQuote } from '../ssh/quote.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
-import { parseInterfaces, parseIpRules, parseIpRoutes, splitJsonLines } from './iproute.js';
+import { parseInterfaces, parseIpRules, parseIpRoutes, splitJsonDocuments } from './iproute.js';
 import { readTar } from './tar.js';
 import { SERVICE_NAME, type OwnedRanges } from '../render/ownership.js';
 
@@ -56,8 +56,8 @@ export interface FactsScriptOptions {
 }
 
 /**
- * Routing rules, routes, links and IPv4 addresses from one `ip` process: one JSON array per line,
- * in this order. Links come from `link show` because `-4 addr show` leaves out interfaces that have
+ * Routing rules, routes, links and IPv4 addresses from one `ip` process: one JSON array each, in
+ * this order. Links come from `link show` because `-4 addr show` leaves out interfaces that have
  * no IPv4 address.
  */
 const IP_BATCH_COMMANDS = ['rule show', 'route show table all', 'link show', 'addr show'] as const;
@@ -218,7 +218,7 @@ export function parseFacts(host: string, output: string, marker: string, request
   for (const backend of FIREWALL_BACKENDS) {
     owned.push(...wrap(backend.name, () => backend.ownedResources(required, 'ipv4', warnings)));
   }
-  const [ruleJson, routeJson, linkJson, addrJson] = wrap('ip -batch', () => splitJsonLines(required('ip', 'ip -j -batch'), IP_BATCH_COMMANDS.length, 'ip -j -batch'));
+  const [ruleJson, routeJson, linkJson, addrJson] = wrap('ip -batch', () => splitJsonDocuments(required('ip', 'ip -j -batch'), IP_BATCH_COMMANDS.length, 'ip -j -batch'));
   const rules = wrap('ip rule', () => parseIpRules(ruleJson, request.ranges.priorityFirst, request.ranges.priorityLast, warnings));
   const routes = wrap('ip route', () => parseIpRoutes(routeJson, request.ranges.tables));
   const interfaces = wrap('ip link and addr', () => parseInterfaces(linkJson, addrJson, warnings));

@@ -751,14 +751,36 @@ export function parseIpAddr(json: unknown, warnings: string[] = []): InterfaceFa
 }
 
 /**
- * `ip -j -batch` output: one JSON document per command, each on a line of its own (ip -j prints
- * compact JSON, whose strings carry no raw newline). Exactly `count` of them, or the output is
- * not what was asked for.
+ * `ip -j -batch` output: one JSON document per command, in order. Recent iproute2 prints each on
+ * a line of its own, older releases pretty-print them over many lines: the documents are found by
+ * their brackets, whatever the whitespace. Exactly `count` of them, or the output is not what was
+ * asked for.
  */
-export function splitJsonLines(text: string, count: number, what: string): string[] {
-  const lines = text.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length !== count) throw new ParseError(what, `expected ${count} JSON documents, one per line, got ${lines.length}`);
-  return lines;
+export function splitJsonDocuments(text: string, count: number, what: string): string[] {
+  if (text.length > MAX_JSON_CHARS) throw new ParseError(what, `output is too large (${text.length} characters)`);
+  const documents: string[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === '[' || c === '{') {
+      if (depth++ === 0) start = i;
+    } else if (c === ']' || c === '}') {
+      if (--depth === 0) documents.push(text.slice(start, i + 1));
+      if (depth < 0) throw new ParseError(what, 'unbalanced brackets');
+    } else if (depth === 0 && !/\s/.test(c)) {
+      throw new ParseError(what, 'text outside the JSON documents', undefined, excerptOf(text.slice(i, i + 40)));
+    }
+  }
+  if (depth !== 0 || inString) throw new ParseError(what, 'the last JSON document is cut short');
+  if (documents.length !== count) throw new ParseError(what, `expected ${count} JSON documents, got ${documents.length}`);
+  return documents;
 }
 
 /**

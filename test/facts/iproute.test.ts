@@ -10,7 +10,7 @@ import {
   parseIpAddr,
   parseIpRoutes,
   parseIpRules,
-  splitJsonLines,
+  splitJsonDocuments,
 } from '../../src/facts/iproute.js';
 import { ParseError } from '../../src/facts/parse-error.js';
 
@@ -199,11 +199,17 @@ describe('ip addr', () => {
 });
 
 describe('ip -batch output', () => {
-  it('splits one JSON document per line, and refuses a count other than the commands sent', () => {
-    const text = `${fixture('rule-N.json').trim()}\n[]\n${JSON.stringify([{ ifname: 'lo' }])}\n`;
-    expect(splitJsonLines(text, 3, 'ip -batch').map((l) => JSON.parse(l) as unknown[]).map((a) => a.length)).toEqual([(json('rule-N.json') as unknown[]).length, 0, 1]);
-    expect(() => splitJsonLines(text, 4, 'ip -batch')).toThrow(/expected 4 JSON documents, one per line, got 3/);
-    expect(() => splitJsonLines('', 1, 'ip -batch')).toThrow(ParseError);
+  it('splits one JSON document per command, compact (one per line) or pretty-printed, and refuses a count other than the commands sent', () => {
+    const rules = fixture('rule-N.json').trim();
+    const compact = `${rules}\n[]\n${JSON.stringify([{ ifname: 'lo', note: 'a ] in a "string" \\ here' }])}\n`;
+    const lengths = (docs: string[]) => docs.map((d) => (JSON.parse(d) as unknown[]).length);
+    expect(lengths(splitJsonDocuments(compact, 3, 'ip -batch'))).toEqual([(json('rule-N.json') as unknown[]).length, 0, 1]);
+    const pretty = `${JSON.stringify(json('rule-N.json'), null, 4)}\n[ ]\n${JSON.stringify([{ ifname: 'lo' }], null, 4)}\n`;
+    expect(lengths(splitJsonDocuments(pretty, 3, 'ip -batch'))).toEqual(lengths(splitJsonDocuments(compact, 3, 'ip -batch')));
+    expect(() => splitJsonDocuments(compact, 4, 'ip -batch')).toThrow(/expected 4 JSON documents, got 3/);
+    expect(() => splitJsonDocuments('', 1, 'ip -batch')).toThrow(ParseError);
+    expect(() => splitJsonDocuments('[{"a":1}', 1, 'ip -batch')).toThrow(/cut short/);
+    expect(() => splitJsonDocuments('[] Error: x []', 2, 'ip -batch')).toThrow(/outside the JSON documents/);
   });
 
   it('takes every interface from the links and its IPv4 addresses from the address list', () => {
