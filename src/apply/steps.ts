@@ -25,13 +25,13 @@ export function planSteps(changes: readonly ResourceChange[]): ApplyStep[] {
   for (const p of of('file', false)) steps.push(fileStep(p.forward, p.backward));
   for (const p of of('module', false)) steps.push(moduleStep(p.forward));
   for (const p of [...of('sysctl', false), ...of('sysctl', true)]) steps.push(sysctlStep(p.forward, p.backward));
-  for (const p of of('route-table', false)) steps.push(routeStep(p.forward, p.backward));
-  for (const p of of('ip-rule', false)) steps.push(ruleStep(p.forward, p.backward));
+  for (const p of of('route-table', false)) steps.push(...routeSteps(p.forward));
+  for (const p of of('ip-rule', false)) steps.push(...ruleSteps(p.forward));
   for (const backend of FIREWALL_BACKENDS) steps.push(...backend.applySteps(pairs.filter((p) => backend.kinds.includes(p.forward.kind))));
-  for (const p of of('ip-rule', true)) steps.push(ruleStep(p.forward, p.backward));
+  for (const p of of('ip-rule', true)) steps.push(...ruleSteps(p.forward));
   // Started last: it swaps chains the steps above create.
   for (const p of of('service', false)) steps.push(serviceStep(p.forward));
-  for (const p of of('route-table', true)) steps.push(routeStep(p.forward, p.backward));
+  for (const p of of('route-table', true)) steps.push(...routeSteps(p.forward));
   for (const p of of('file', true)) steps.push(fileStep(p.forward, p.backward));
   for (const p of of('module', true)) steps.push(moduleStep(p.forward));
   return steps;
@@ -75,18 +75,25 @@ function moduleStep(forward: ResourceChange): ApplyStep {
     : { description: `stop loading ${r.module}`, command: 'true', undo: 'true' };
 }
 
-function routeStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {
-  return { description: `${sign(forward)}${forward.id}`, command: ipBatch(routeCommands(forward)), undo: ipBatch(routeCommands(backward)) };
-}
-
-function routeCommands(c: ResourceChange): string[] {
+/**
+ * One step per route, each with its own inverse: a batch that failed on its second line would
+ * leave its first applied and not undone. A route that replaces one with the same key (destination
+ * and metric) is undone by putting that one back; a new route by deleting it; a removed route by
+ * adding it again.
+ */
+function routeSteps(c: ResourceChange): ApplyStep[] {
   const before = (c.before as RouteTableResource | null)?.routes ?? [];
   const after = (c.after as RouteTableResource | null)?.routes ?? [];
   const table = ((c.after ?? c.before) as RouteTableResource).table;
   const replacedKeys = new Set(after.map(routeKey));
+  const beforeByKey = new Map(before.map((r) => [routeKey(r), r]));
+  const step = (command: string, undo: string): ApplyStep => ({ description: `${sign(c)}${c.id}`, command: ipCommand(`${command} table ${table}`), undo: ipCommand(`${undo} table ${table}`) });
   return [
-    ...after.filter((r) => !before.includes(r)).map((r) => `route replace ${r} table ${table}`),
-    ...before.filter((r) => !replacedKeys.has(routeKey(r))).map((r) => `route del ${r} table ${table}`),
+    ...after.filter((r) => !before.includes(r)).map((r) => {
+      const replaced = beforeByKey.get(routeKey(r));
+      return step(`route replace ${r}`, replaced ? `route replace ${replaced}` : `route del ${r}`);
+    }),
+    ...before.filter((r) => !replacedKeys.has(routeKey(r))).map((r) => step(`route del ${r}`, `route replace ${r}`)),
   ];
 }
 
@@ -96,19 +103,19 @@ function routeKey(route: string): string {
   return `${route.split(' ')[0]} ${metric}`;
 }
 
-function ruleStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {
-  return { description: `${sign(forward)}${forward.id}`, command: ipBatch(ruleCommands(forward)), undo: ipBatch(ruleCommands(backward)) };
-}
-
-/** An update adds the new rule before deleting the old one: no moment without a rule at that priority. */
-function ruleCommands(c: ResourceChange): string[] {
-  const rule = (r: Resource | null) => r as Extract<Resource, { kind: 'ip-rule' }> | null;
-  const out: string[] = [];
-  const after = rule(c.after);
-  const before = rule(c.before);
-  if (after) out.push(`rule add priority ${after.priority} ${after.selector}`);
-  if (before) out.push(`rule del priority ${before.priority} ${before.selector}`);
-  return out;
+/**
+ * An update adds the new rule before deleting the old one (no moment without a rule at that
+ * priority), as two steps each with its own inverse, so a failed delete undoes the add.
+ */
+function ruleSteps(c: ResourceChange): ApplyStep[] {
+  const spec = (r: Resource | null) => {
+    const rule = r as Extract<Resource, { kind: 'ip-rule' }> | null;
+    return rule ? `priority ${rule.priority} ${rule.selector}` : null;
+  };
+  const after = spec(c.after);
+  const before = spec(c.before);
+  const step = (command: string, undo: string): ApplyStep => ({ description: `${sign(c)}${c.id}`, command: ipCommand(command), undo: ipCommand(undo) });
+  return [...(after ? [step(`rule add ${after}`, `rule del ${after}`)] : []), ...(before ? [step(`rule del ${before}`, `rule add ${before}`)] : [])];
 }
 
 export function serviceScriptPath(name: string): string {
@@ -130,6 +137,7 @@ function serviceStep(forward: ResourceChange): ApplyStep {
   };
 }
 
-function ipBatch(commands: string[]): string {
-  return commands.length === 0 ? 'true' : pipeInto(commands.join('\n') + '\n', 'ip -batch -');
+/** One ip command read from stdin: rule and route text never meets a shell's word splitting. */
+function ipCommand(command: string): string {
+  return pipeInto(`${command}\n`, 'ip -batch -');
 }
