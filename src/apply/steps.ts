@@ -87,7 +87,7 @@ function routeSteps(c: ResourceChange): ApplyStep[] {
   const table = ((c.after ?? c.before) as RouteTableResource).table;
   const replacedKeys = new Set(after.map(routeKey));
   const beforeByKey = new Map(before.map((r) => [routeKey(r), r]));
-  const step = (command: string, undo: string): ApplyStep => ({ description: `${sign(c)}${c.id}`, command: ipCommand(`${command} table ${table}`), undo: ipCommand(`${undo} table ${table}`) });
+  const step = (command: string, undo: string) => ipStep(c, `${command} table ${table}`, `${undo} table ${table}`);
   return [
     ...after.filter((r) => !before.includes(r)).map((r) => {
       const replaced = beforeByKey.get(routeKey(r));
@@ -114,7 +114,7 @@ function ruleSteps(c: ResourceChange): ApplyStep[] {
   };
   const after = spec(c.after);
   const before = spec(c.before);
-  const step = (command: string, undo: string): ApplyStep => ({ description: `${sign(c)}${c.id}`, command: ipCommand(command), undo: ipCommand(undo) });
+  const step = (command: string, undo: string) => ipStep(c, command, undo);
   return [...(after ? [step(`rule add ${after}`, `rule del ${after}`)] : []), ...(before ? [step(`rule del ${before}`, `rule add ${before}`)] : [])];
 }
 
@@ -137,7 +137,8 @@ function serviceStep(forward: ResourceChange): ApplyStep {
   };
 }
 
-/** One ip command read from stdin: rule and route text never meets a shell's word splitting. */
-function ipCommand(command: string): string {
-  return pipeInto(`${command}\n`, 'ip -batch -');
+/** One ip command and its inverse, each read from stdin: rule and route text never meets a shell's word splitting. */
+function ipStep(c: ResourceChange, command: string, undo: string): ApplyStep {
+  const ip = (line: string) => pipeInto(`${line}\n`, 'ip -batch -');
+  return { description: `${sign(c)}${c.id}`, command: ip(command), undo: ip(undo) };
 }

@@ -97,6 +97,8 @@ export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDi
     `run=${id.run}`,
     // The connection's sshd: the first ancestor whose name starts with sshd (sshd-session since OpenSSH 9.8).
     'holder=$$; p=$$; while [ "$p" -gt 1 ] 2>/dev/null; do l_=; read -r l_ 2>/dev/null < /proc/$p/stat || break; c_=${l_#*(}; case ${c_%) *} in sshd*) holder=$p; break;; esac; set -- ${l_##*) }; p=$2; done',
+    // A claim token or guard left by a run killed while claiming: a claim takes a moment, never 10 s.
+    'left_behind() { [ $(( $(date +%s) - $(stat -c %Y "$1" 2>/dev/null || date +%s) )) -gt 10 ]; }',
     'n=0; ownerless=0',
     'while :; do',
     `  if [ ! -d "$lk" ]; then [ -d ${parent} ] || mkdir -p ${parent}; if mkdir "$lk" 2>/dev/null; then ${claim}; break; fi; fi`,
@@ -110,13 +112,11 @@ export function acquireLockScript(id: RunIdentity, waitS: number, opts: { lockDi
     '    set -C; if printf "" 2>/dev/null > "$lk/$token"; then set +C',
     `      o1=$opid; s1=$ostart; read_owner; if [ "$opid" = "$o1" ] && [ "$ostart" = "$s1" ]; then ${claim}; set -- "$lk"/claim.*; [ $# -gt ${CLAIM_TOKENS_KEPT} ] && rm -f "$@"; break; fi`,
     '    fi; set +C',
-    // A token left by a run killed while claiming: the claim takes a moment, never 10 s.
-    '    if [ $(( $(date +%s) - $(stat -c %Y "$lk/$token" 2>/dev/null || date +%s) )) -gt 10 ]; then rm -f "$lk/$token"; continue; fi',
+    '    if left_behind "$lk/$token"; then rm -f "$lk/$token"; continue; fi',
     `  elif [ $ownerless -ge ${OWNERLESS_LOOKS} ] && mkdir "$lk/claim" 2>/dev/null; then`,
     `    read_owner; if [ -z "$opid" ]; then ${claim}; rmdir "$lk/claim"; break; fi; rmdir "$lk/claim"; ownerless=0; continue`,
     '  fi',
-    // A guard left by a run killed while claiming.
-    '  if [ -d "$lk/claim" ] && [ $(( $(date +%s) - $(stat -c %Y "$lk/claim" 2>/dev/null || date +%s) )) -gt 10 ]; then rmdir "$lk/claim" 2>/dev/null; fi',
+    '  if [ -d "$lk/claim" ] && left_behind "$lk/claim"; then rmdir "$lk/claim" 2>/dev/null; fi',
     `  if [ $n -ge ${looks} ]; then printf "@@lbprov-locked "; tr "\\n" " " 2>/dev/null < "$lk/owner"; echo; exit ${EXIT_LOCKED}; fi`,
     `  n=$((n + 1)); sleep ${LOCK_POLL_S}`,
     'done',

@@ -43,6 +43,9 @@ export function sysctlPath(key: string): string {
   return `/proc/sys/${key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'))}`;
 }
 
+/** Each section's stderr is kept up to this many characters: enough for an error message. */
+const SECTION_STDERR_CHARS = 4096;
+
 export interface FactsScriptOptions {
   marker?: string;
   /** Runs first (the lock of `up`); its failure ends the script with its own exit code. */
@@ -91,14 +94,23 @@ export function buildFactsScript(request: FactsRequest, opts: FactsScriptOptions
     // cat without a process, for the small files most sections read.
     'show() { [ -r "$1" ] || return 1; while IFS= read -r l || [ -n "$l" ]; do printf "%s\\n" "$l"; done < "$1"; }',
     // No subshell per section: on 100 gateways the forks alone cost a CPU-second.
-    opts.errorFile
-      ? 'sec() { printf "@@%s begin %s\\n" "$m" "$1"; { eval "$2"; } </dev/null 2>"$e"; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c 4096 "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi; }'
-      : 'sec() { printf "@@%s begin %s\\n" "$m" "$1"; printf "@@%s begin %s\\n" "$m" "$1" >&2; { eval "$2"; } </dev/null; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc"; }',
+    sectionFunction(opts.errorFile !== undefined),
     ...sections.map(([name, cmd]) => `sec ${name} ${shellQuote(cmd)}`),
     // Without this last line the output was cut short, however complete its sections look.
     'printf "@@%s done\\n" "$m"',
   ];
   return { marker, script: lines.join('\n') + '\n' };
+}
+
+/**
+ * `sec NAME COMMAND`: the section between its markers. Its stderr is collected from $e into the
+ * output after the end marker, or written to the script's stderr after a begin line of its own.
+ */
+function sectionFunction(stderrToFile: boolean): string {
+  const [before, redirect, after] = stderrToFile
+    ? ['', ' 2>"$e"', ` if [ -s "$e" ]; then printf "@@%s stderr %s\\n" "$m" "$1"; head -c ${SECTION_STDERR_CHARS} "$e"; printf "\\n@@%s endstderr %s\\n" "$m" "$1"; fi;`]
+    : [' printf "@@%s begin %s\\n" "$m" "$1" >&2;', '', ''];
+  return `sec() { printf "@@%s begin %s\\n" "$m" "$1";${before} { eval "$2"; } </dev/null${redirect}; rc=$?; printf "\\n@@%s end %s %s\\n" "$m" "$1" "$rc";${after} }`;
 }
 
 /** A service counts as running when the pid in its pidfile is alive. */
@@ -157,9 +169,6 @@ interface Section {
   rc: number;
   stderr: string;
 }
-
-/** Each section's stderr is kept up to this many characters: enough for an error message. */
-const SECTION_STDERR_CHARS = 4096;
 
 /** `stderr`: the script's own stderr when its sections wrote there (no errorFile). */
 export function splitSections(output: string, marker: string, stderr = ''): Map<string, Section> {
