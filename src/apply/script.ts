@@ -4,9 +4,9 @@
  * which step failed with its output; then it prints fresh facts so the
  * controller can verify the result without another round trip.
  */
-import { randomBytes } from 'node:crypto';
-import { shellQuote } from '../ssh/quote.js';
-import type { ApplyStep } from './steps.js';
+import type { ApplyStep } from '../model/steps.js';
+import { shellQuote } from '../remote/quote.js';
+import { newMarker, PREAMBLE } from '../remote/sections.js';
 
 export interface ApplyScript {
   marker: string;
@@ -24,10 +24,10 @@ export interface ApplyScriptParts {
   errorFile: string;
 }
 
-export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScriptParts, marker = randomBytes(8).toString('hex')): ApplyScript {
+export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScriptParts, marker = newMarker()): ApplyScript {
   const lines = [
-    'LC_ALL=C; export LC_ALL; umask 022',
-    'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    PREAMBLE,
+    'umask 022',
     `m=${marker}`,
     `e=${parts.errorFile}`,
     'ok=1; applied=" "; started=" "',
@@ -51,7 +51,7 @@ export function buildApplyScript(steps: readonly ApplyStep[], parts: ApplyScript
 
 /** Every step's undo, newest first, then the recoveries: what the confirm timer runs to revert. */
 export function buildUndoScript(steps: readonly ApplyStep[]): string {
-  const lines = ['LC_ALL=C; export LC_ALL; umask 022', 'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH', 'rc=0'];
+  const lines = [PREAMBLE, 'umask 022', 'rc=0'];
   for (let i = steps.length - 1; i >= 0; i--) lines.push(`(eval ${shellQuote(steps[i]!.undo)}) </dev/null || rc=1`);
   for (const s of steps) if (s.recover) lines.push(`(eval ${shellQuote(s.recover)}) </dev/null || rc=1`);
   lines.push('exit $rc');

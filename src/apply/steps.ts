@@ -1,48 +1,56 @@
 /**
  * plan -> steps. Each step is one shell command with its exact inverse, so a
- * failure part-way can undo precisely the steps that ran. Pure: no I/O.
+ * failure part-way can undo precisely the steps that ran. Each layer builds the
+ * steps of its own kinds (routing/, the gateway's firewall backend); the core
+ * kinds (files, sysctls, modules, services) are built here. Pure: no I/O.
  */
-import type { ResourceChange } from '../model/plan.js';
-import type { FileResource, Resource, RouteTableResource, ServiceResource } from '../model/resources.js';
-import { invertChanges } from '../diff/diff.js';
-import { shellQuote } from '../ssh/quote.js';
-import { sysctlPath } from '../facts/gather.js';
+import type { ChangeOf, ResourceChange } from '../model/changes.js';
+import { ACTION_SYMBOLS, changesOfKind, subjectOf } from '../model/changes.js';
+import type { FileResource, ServiceResource } from '../model/resources.js';
+import type { ApplyStep } from '../model/steps.js';
+import { serviceScriptPath, sysctlPath } from '../model/paths.js';
+import { shellQuote } from '../remote/quote.js';
+import { routeSteps, ruleSteps } from '../routing/index.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
-import { pipeInto, sign, type ApplyStep, type ChangePair } from './shell.js';
 
-export type { ApplyStep } from './shell.js';
+export type { ApplyStep } from '../model/steps.js';
 
-/** Order: files, sysctls, routes and rules to add, the firewall (atomic per table), then removals. */
+const isRemoval = (c: ResourceChange) => c.action === 'delete';
+
+/**
+ * Order: the monitor stopped if it goes, files, modules, sysctls, routes and rules to add, the
+ * firewall (atomic per table; a backend that takes over is added before the one it replaces is
+ * removed), rule removals, the monitor (re)started, then the other removals.
+ */
 export function planSteps(changes: readonly ResourceChange[]): ApplyStep[] {
-  const undo = invertChanges(changes);
-  const pairs: ChangePair[] = changes.map((c, i) => ({ forward: c, backward: undo[i]! }));
-  const isRemoval = (c: ResourceChange) => c.action === 'delete';
-  const of = (kind: Resource['kind'], removal: boolean) => pairs.filter((p) => p.forward.kind === kind && isRemoval(p.forward) === removal);
-
-  const steps: ApplyStep[] = [];
-  // The monitor stops before anything it uses is removed.
-  for (const p of of('service', true)) steps.push(serviceStep(p.forward));
-  for (const p of of('file', false)) steps.push(fileStep(p.forward, p.backward));
-  for (const p of of('module', false)) steps.push(moduleStep(p.forward));
-  for (const p of [...of('sysctl', false), ...of('sysctl', true)]) steps.push(sysctlStep(p.forward, p.backward));
-  for (const p of of('route-table', false)) steps.push(...routeSteps(p.forward));
-  for (const p of of('ip-rule', false)) steps.push(...ruleSteps(p.forward));
-  for (const backend of FIREWALL_BACKENDS) steps.push(...backend.applySteps(pairs.filter((p) => backend.kinds.includes(p.forward.kind))));
-  for (const p of of('ip-rule', true)) steps.push(...ruleSteps(p.forward));
-  // Started last: it swaps chains the steps above create.
-  for (const p of of('service', false)) steps.push(serviceStep(p.forward));
-  for (const p of of('route-table', true)) steps.push(...routeSteps(p.forward));
-  for (const p of of('file', true)) steps.push(fileStep(p.forward, p.backward));
-  for (const p of of('module', true)) steps.push(moduleStep(p.forward));
-  return steps;
+  const kind = <K extends ResourceChange['kind']>(k: K, removal: boolean) => changesOfKind(changes, k).filter((c) => isRemoval(c) === removal);
+  const firewall = FIREWALL_BACKENDS.map((backend) => ({ backend, changes: changes.filter((c) => backend.kinds.includes(c.kind)) }))
+    .filter((f) => f.changes.length > 0)
+    // Additions first: during a migration the new backend's objects are in place before the old ones go.
+    .sort((a, b) => Number(a.changes.every(isRemoval)) - Number(b.changes.every(isRemoval)));
+  return [
+    ...kind('service', true).map(serviceStep),
+    ...kind('file', false).map(fileStep),
+    ...kind('module', false).map(moduleStep),
+    ...[...kind('sysctl', false), ...kind('sysctl', true)].map(sysctlStep),
+    ...kind('route-table', false).flatMap(routeSteps),
+    ...kind('ip-rule', false).flatMap(ruleSteps),
+    ...firewall.flatMap((f) => f.backend.applySteps(f.changes)),
+    ...kind('ip-rule', true).flatMap(ruleSteps),
+    // Started last: it swaps chains the steps above create.
+    ...kind('service', false).map(serviceStep),
+    ...kind('route-table', true).flatMap(routeSteps),
+    ...kind('file', true).map(fileStep),
+    ...kind('module', true).map(moduleStep),
+  ];
 }
 
-function fileStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {
-  return {
-    description: `${sign(forward)}${forward.id}`,
-    command: fileCommand(forward.after as FileResource | null, (forward.before ?? forward.after) as FileResource),
-    undo: fileCommand(backward.after as FileResource | null, (backward.before ?? backward.after) as FileResource),
-  };
+function describe(c: ResourceChange): string {
+  return `${ACTION_SYMBOLS[c.action]}${c.id}`;
+}
+
+function fileStep(c: ChangeOf<'file'>): ApplyStep {
+  return { description: describe(c), command: fileCommand(c.after, subjectOf(c)), undo: fileCommand(c.before, subjectOf(c)) };
 }
 
 /**
@@ -59,86 +67,22 @@ function fileCommand(after: FileResource | null, named: FileResource): string {
   return `{ [ -d ${dir} ] || mkdir -p ${dir}; } && printf '%s' ${shellQuote(after.content)} > ${tmp}${chmod} && mv -f ${tmp} ${path}`;
 }
 
-function sysctlStep(forward: ResourceChange, backward: ResourceChange): ApplyStep {
-  const write = (c: ResourceChange) => {
-    const r = (c.after ?? c.before) as Extract<Resource, { kind: 'sysctl' }>;
-    return c.after ? `printf '%s\\n' ${shellQuote(r.value)} > ${shellQuote(sysctlPath(r.key))}` : 'true';
-  };
-  return { description: `${sign(forward)}${forward.id}`, command: write(forward), undo: write(backward) };
+function sysctlStep(c: ChangeOf<'sysctl'>): ApplyStep {
+  const write = (value: string | undefined, key: string) => (value !== undefined ? `printf '%s\\n' ${shellQuote(value)} > ${shellQuote(sysctlPath(key))}` : 'true');
+  const { key } = subjectOf(c);
+  return { description: describe(c), command: write(c.after?.value, key), undo: write(c.before?.value, key) };
 }
 
-function moduleStep(forward: ResourceChange): ApplyStep {
-  const r = (forward.after ?? forward.before) as Extract<Resource, { kind: 'module' }>;
+function moduleStep(c: ChangeOf<'module'>): ApplyStep {
   // Unloading a module others may use is never safe to do automatically: removal only stops lbprov loading it.
-  return forward.after
-    ? { description: `load ${r.module}`, command: `modprobe ${shellQuote(r.module)}`, undo: 'true' }
-    : { description: `stop loading ${r.module}`, command: 'true', undo: 'true' };
+  return c.after
+    ? { description: `load ${c.after.module}`, command: `modprobe ${shellQuote(c.after.module)}`, undo: 'true' }
+    : { description: `stop loading ${c.before.module}`, command: 'true', undo: 'true' };
 }
 
-/**
- * One step per route, each with its own inverse: a batch that failed on its second line would
- * leave its first applied and not undone. A route that replaces one with the same key (destination
- * and metric) is undone by putting that one back; a new route by deleting it; a removed route by
- * adding it again.
- */
-function routeSteps(c: ResourceChange): ApplyStep[] {
-  const before = (c.before as RouteTableResource | null)?.routes ?? [];
-  const after = (c.after as RouteTableResource | null)?.routes ?? [];
-  const table = ((c.after ?? c.before) as RouteTableResource).table;
-  const replacedKeys = new Set(after.map(routeKey));
-  const beforeByKey = new Map(before.map((r) => [routeKey(r), r]));
-  const step = (command: string, undo: string) => ipStep(c, `${command} table ${table}`, `${undo} table ${table}`);
-  return [
-    ...after.filter((r) => !before.includes(r)).map((r) => {
-      const replaced = beforeByKey.get(routeKey(r));
-      return step(`route replace ${r}`, replaced ? `route replace ${replaced}` : `route del ${r}`);
-    }),
-    ...before.filter((r) => !replacedKeys.has(routeKey(r))).map((r) => step(`route del ${r}`, `route replace ${r}`)),
-  ];
-}
-
-/** The kernel keys a route by destination and metric: `replace` of the same key needs no delete. */
-function routeKey(route: string): string {
-  const metric = /\bmetric (\d+)/.exec(route)?.[1] ?? '0';
-  return `${route.split(' ')[0]} ${metric}`;
-}
-
-/**
- * An update adds the new rule before deleting the old one (no moment without a rule at that
- * priority), as two steps each with its own inverse, so a failed delete undoes the add.
- */
-function ruleSteps(c: ResourceChange): ApplyStep[] {
-  const spec = (r: Resource | null) => {
-    const rule = r as Extract<Resource, { kind: 'ip-rule' }> | null;
-    return rule ? `priority ${rule.priority} ${rule.selector}` : null;
-  };
-  const after = spec(c.after);
-  const before = spec(c.before);
-  const step = (command: string, undo: string) => ipStep(c, command, undo);
-  return [...(after ? [step(`rule add ${after}`, `rule del ${after}`)] : []), ...(before ? [step(`rule del ${before}`, `rule add ${before}`)] : [])];
-}
-
-export function serviceScriptPath(name: string): string {
-  return `/etc/lbprov/${name}.sh`;
-}
-
-function serviceStep(forward: ResourceChange): ApplyStep {
-  const control = (r: Resource | null, fallback: Resource) => {
-    const svc = (r ?? fallback) as ServiceResource;
-    const script = shellQuote(serviceScriptPath(svc.name));
-    return r ? `sh ${script} restart ${shellQuote(svc.revision)}` : `if [ -f ${script} ]; then sh ${script} stop; fi`;
-  };
-  const named = (forward.after ?? forward.before)!;
-  return {
-    description: `${sign(forward)}${forward.id}`,
-    command: control(forward.after, named),
-    undo: 'true',
-    recover: control(forward.before, named),
-  };
-}
-
-/** One ip command and its inverse, each read from stdin: rule and route text never meets a shell's word splitting. */
-function ipStep(c: ResourceChange, command: string, undo: string): ApplyStep {
-  const ip = (line: string) => pipeInto(`${line}\n`, 'ip -batch -');
-  return { description: `${sign(c)}${c.id}`, command: ip(command), undo: ip(undo) };
+function serviceStep(c: ChangeOf<'service'>): ApplyStep {
+  const { name } = subjectOf(c);
+  const script = shellQuote(serviceScriptPath(name));
+  const control = (svc: ServiceResource | null) => (svc ? `sh ${script} restart ${shellQuote(svc.revision)}` : `if [ -f ${script} ]; then sh ${script} stop; fi`);
+  return { description: describe(c), command: control(c.after), undo: 'true', recover: control(c.before) };
 }

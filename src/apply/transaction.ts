@@ -12,13 +12,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import { shellQuote } from '../ssh/quote.js';
+import type { ApplyStep } from '../model/steps.js';
+import { AUDIT_LOG, LOCK_DIR, LOG_DIR, TXN_ROOT } from '../model/paths.js';
+import { shellQuote } from '../remote/quote.js';
+import { PREAMBLE } from '../remote/sections.js';
 import { buildApplyScript, buildUndoScript } from './script.js';
-import type { ApplyStep } from './steps.js';
 
-export const LOCK_DIR = '/run/lbprov/lock';
-export const TXN_ROOT = '/var/lib/lbprov/txn';
-export const AUDIT_LOG = '/var/log/lbprov/audit.log';
 /** Exit code of a facts script that could not get the lock in time. */
 export const EXIT_LOCKED = 75;
 
@@ -136,7 +135,7 @@ export function releaseLockScript(id: RunIdentity): string {
 /** Appends one JSON line to the gateway's audit log: the controller's record plus time, origin and result. */
 function auditFunction(record: object): string {
   // The origin is the first word of SSH_CLIENT, kept only if it looks like an address.
-  return `audit() { [ -d /var/log/lbprov ] || mkdir -p /var/log/lbprov; from=\${SSH_CLIENT%% *}; case "$from" in *[!0-9a-fA-F.:]*) from=;; esac; printf '{"time":"%s","from":"%s","result":"%s","record":%s}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$from" "$1" ${shellQuote(JSON.stringify(record))} >> ${AUDIT_LOG}; }`;
+  return `audit() { [ -d ${LOG_DIR} ] || mkdir -p ${LOG_DIR}; from=\${SSH_CLIENT%% *}; case "$from" in *[!0-9a-fA-F.:]*) from=;; esac; printf '{"time":"%s","from":"%s","result":"%s","record":%s}\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$from" "$1" ${shellQuote(JSON.stringify(record))} >> ${AUDIT_LOG}; }`;
 }
 
 const REVERT = 'if sh "$t/undo.sh" > "$t/undo.out" 2>&1; then echo reverted > "$t/result"; audit reverted; else echo revert-failed > "$t/result"; audit revert-failed; fi';
@@ -183,7 +182,7 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
   const apply = buildApplyScript(opts.steps, { verifyScript: opts.verifyScript, onSuccess, onFailure, errorFile: '"$t/step.err"' });
   const applyFile = [`t=${dir}`, common, 'hand_lock $$', apply.script].join('\n');
   const script = [
-    'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    PREAMBLE,
     `t=${dir}`,
     'mkdir -p "$t" || exit 91',
     // Keep the last transactions for post-mortems.
@@ -207,7 +206,7 @@ export function buildTransaction(opts: TransactionOptions): Transaction {
  */
 function decisionScript(id: RunIdentity, action: string): string {
   return [
-    'LC_ALL=C; export LC_ALL; PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
+    PREAMBLE,
     `t=${txnDir(id)}`,
     lockFunctions(),
     auditFunction({ run: id.run, by: id.controller }),

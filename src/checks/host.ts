@@ -2,31 +2,13 @@
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostFacts, InterfaceFacts } from '../model/facts.js';
 import type { FileResource, Resource, SysctlResource } from '../model/resources.js';
-import { RESTORE_SCRIPT_PATH } from '../render/persistence.js';
-import type { CheckResult } from './types.js';
+import type { CheckResult } from '../model/checks.js';
+import { RESTORE_SCRIPT_PATH } from '../model/paths.js';
+import { inPrefix } from '../model/net.js';
 
 export function checkTools(facts: HostFacts, desired: readonly Resource[]): CheckResult[] {
   const t = facts.tools;
   const out: CheckResult[] = [];
-  out.push(
-    t.iptablesVersion
-      ? { id: 'tool:iptables', status: 'ok', message: `${t.iptablesVersion}, ${t.iptablesBackend} backend` }
-      : { id: 'tool:iptables', status: 'fail', message: 'iptables is not installed', remedy: 'install iptables (Debian: apt install iptables)' },
-  );
-  if (t.otherBackendRules > 0) {
-    const other = t.iptablesBackend === 'nf_tables' ? 'legacy' : 'nf_tables';
-    out.push({
-      id: 'tool:iptables-backend',
-      status: 'warn',
-      message: `${t.otherBackendRules} rule(s) exist in the ${other} backend; the ${t.iptablesBackend} backend lbprov uses does not see them, and both act on every packet`,
-      remedy: `move those rules to the ${t.iptablesBackend} backend or remove them (iptables-${other === 'legacy' ? 'legacy' : 'nft'}-save shows them)`,
-    });
-  }
-  out.push(
-    t.iptablesRestoreNoflush
-      ? { id: 'tool:iptables-restore', status: 'ok', message: 'iptables-restore supports --noflush' }
-      : { id: 'tool:iptables-restore', status: 'fail', message: 'iptables-restore with --noflush is missing (lbprov changes iptables only through it)', remedy: 'install iptables (Debian: apt install iptables)' },
-  );
   out.push(
     t.iproute2Json
       ? { id: 'tool:iproute2', status: 'ok', message: 'ip supports -json' }
@@ -79,18 +61,6 @@ export function checkSysctls(facts: HostFacts, desired: readonly Resource[]): Ch
       if (now === undefined || now === '') return { id, status: 'fail', message: `${r.key} does not exist on this kernel`, remedy: 'check the interface name in the inventory' };
       return now === r.value ? { id, status: 'ok', message: `${r.key} = ${now}` } : { id, status: 'fix', message: `${r.key} is ${now}; the plan sets ${r.value}` };
     });
-}
-
-function ipv4ToNumber(a: string): number {
-  return a.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
-}
-
-/** Whether `address` is inside `cidr` ("198.51.100.2/24"). */
-export function inPrefix(address: string, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const bits = Number(len ?? 32);
-  const size = 2 ** (32 - bits);
-  return Math.floor(ipv4ToNumber(address) / size) === Math.floor(ipv4ToNumber(net!) / size);
 }
 
 function interfaceState(name: string, found: InterfaceFacts | undefined, role: string): CheckResult {

@@ -7,38 +7,24 @@
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
 import type { Resource } from '../model/resources.js';
+import type { CheckResult } from '../model/checks.js';
 import { RemoteError } from '../errors.js';
-import { checkPiece, conditionPiece, pieceState, piecesUsedBy } from './netfilter.js';
+import { firewallBackend } from '../firewall/index.js';
 import { checkInterfaces, checkSysctls, checkTools } from './host.js';
-import type { CheckResult } from './types.js';
 
-export type { CheckResult, CheckStatus } from './types.js';
+export type { CheckResult, CheckStatus } from '../model/checks.js';
 
 /** `desired` null: the resources could not be rendered (the caller reports why); the rest is still checked. */
 export function runChecks(gw: GatewaySpec, facts: HostFacts, desired: readonly Resource[] | null): CheckResult[] {
   const resources = desired ?? [];
-  const pieces = piecesUsedBy(resources, facts.tools.iptablesBackend);
-  const results = pieces.map((p) => checkPiece(p, facts.modules));
-  if (!pieces.some((p) => p.kind === 'match' && p.name === 'condition')) results.push(...conditionFallback(gw, facts));
-  results.push(...checkTools(facts, resources), ...checkSysctls(facts, resources), ...checkInterfaces(gw, facts));
-  return results;
-}
-
-/** The condition match when the rules do not use it: why, and what to install to use it. */
-function conditionFallback(gw: GatewaySpec, facts: HostFacts): CheckResult[] {
-  if (gw.failover === 'chain-swap') return [];
-  const p = conditionPiece();
-  if (gw.failover === 'condition') return [checkPiece(p, facts.modules)];
-  const s = pieceState(p, facts.modules);
-  if (s.state === 'missing' || s.state === 'unknown') {
-    return [{
-      id: 'netfilter:match:condition',
-      status: 'ok',
-      message: `condition match: ${s.detail}; failover uses chain-swap instead`,
-      remedy: p.install!,
-    }];
-  }
-  return [];
+  const backend = firewallBackend(facts.firewall.chosen);
+  return [
+    { id: 'firewall', status: 'ok', message: facts.firewall.reason.replace(/^firewall: /, '') },
+    ...backend.checks(gw, facts, resources),
+    ...checkTools(facts, resources),
+    ...checkSysctls(facts, resources),
+    ...checkInterfaces(gw, facts),
+  ];
 }
 
 export function formatCheckNote(r: CheckResult): string {

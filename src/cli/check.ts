@@ -1,13 +1,9 @@
 /** `lbprov check`: what each gateway has and lacks for the balancer, read in one round trip, changing nothing. */
-import type { GatewaySpec } from '../model/inventory.js';
-import type { HostFacts } from '../model/facts.js';
-import type { Resource } from '../model/resources.js';
-import { connect, factsRequestOf, readFacts, type RunContext } from '../runner/gateway.js';
-import { describeError, forEachGateway, type HostError } from '../runner/fleet.js';
-import { renderDesiredState } from '../render/desired.js';
-import { runChecks, type CheckResult, type CheckStatus } from '../checks/index.js';
+import type { CheckResult, CheckStatus } from '../model/checks.js';
+import type { HostError } from '../runner/fleet.js';
+import { runFleet } from '../runner/loop.js';
+import { checksFor, readOnlyPlanner } from '../runner/checks.js';
 import { coloursFor, type Colours } from '../report/plan-text.js';
-import { LbprovError } from '../errors.js';
 import { loadCommon, type CommonOptions } from './context.js';
 import { EXIT_ERROR, EXIT_OK, progress } from './output.js';
 
@@ -22,40 +18,15 @@ export interface GatewayChecks {
   error?: HostError;
 }
 
-/** Reads the facts over one connection and closes it. */
-export async function readGatewayFacts(gw: GatewaySpec, ctx: RunContext): Promise<HostFacts> {
-  const session = await connect(gw, ctx);
-  try {
-    return await readFacts(session, gw, factsRequestOf(gw, ctx));
-  } finally {
-    await session.close();
-  }
-}
-
-/** The checks of one gateway; a render that fails (a missing piece it needs) is one more failed check. */
-export function checksFor(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 'templates'>, facts: HostFacts): CheckResult[] {
-  let desired: Resource[] | null = null;
-  let renderError: CheckResult | null = null;
-  try {
-    desired = renderDesiredState(gw, ctx.playbook, ctx.templates, facts);
-  } catch (e) {
-    if (!(e instanceof LbprovError)) throw e;
-    renderError = { id: 'render', status: 'fail', message: `the balancer cannot be rendered for this gateway: ${e.message}` };
-  }
-  const results = runChecks(gw, facts, desired);
-  return renderError ? [...results, renderError] : results;
-}
-
 export async function checkCommand(opts: CheckOptions): Promise<number> {
   const { gateways, ctx, forks } = loadCommon(opts);
   const spinner = await progress(`checking ${gateways.length} gateway(s)`, !!opts.json);
-  const outcomes = await forEachGateway(gateways, forks, async (gw) => {
-    const facts = await readGatewayFacts(gw, ctx);
-    return { kernel: facts.kernel, checks: checksFor(gw, ctx, facts) };
-  });
+  const outcomes = await runFleet(gateways, ctx, forks, { lock: false, planner: readOnlyPlanner });
   spinner.stop();
-  const results: GatewayChecks[] = outcomes.map((o) =>
-    o.ok ? { gateway: o.gateway.name, ...o.value } : { gateway: o.gateway.name, checks: [], error: describeError(o.error) },
+  const results: GatewayChecks[] = outcomes.map(({ gateway, result, planned }) =>
+    planned && !result.error
+      ? { gateway: gateway.name, kernel: planned.facts.kernel, checks: checksFor(gateway, ctx, planned.facts) }
+      : { gateway: gateway.name, checks: [], ...(result.error ? { error: result.error } : {}) },
   );
   if (opts.json) process.stdout.write(JSON.stringify({ results }, null, 2) + '\n');
   else process.stdout.write(results.map((r) => formatGatewayChecks(r, coloursFor(process.stdout))).join('\n\n') + '\n');

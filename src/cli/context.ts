@@ -1,15 +1,19 @@
 /** What every command loads before it connects anywhere: inventory, playbook, templates. */
 import type { GatewaySpec, Inventory } from '../model/inventory.js';
+import type { PlanSource } from '../model/plan.js';
 import { loadInventory, selectGateways } from '../inventory/index.js';
 import { loadPlaybook, resolvePlaybookPath } from '../render/playbook.js';
 import { loadTemplateSet } from '../render/templates.js';
 import { traceFromEnv } from '../ssh/trace.js';
 import { SessionCache } from '../ssh/session.js';
 import { factsRequestOf, type RunContext } from '../runner/gateway.js';
+import { fileSource, playbookSource } from '../runner/sources.js';
 import { newRunIdentity } from '../apply/transaction.js';
+import { InputError } from '../errors.js';
 
 export interface CommonOptions {
-  inventory: string;
+  /** Absent only with `up --plan`, which names its inventory itself. */
+  inventory?: string;
   playbook?: string;
   limit?: string;
   forks: string;
@@ -23,9 +27,12 @@ export interface Loaded {
   gateways: GatewaySpec[];
   ctx: RunContext;
   forks: number;
+  /** The inventory and playbook as files with their hashes (what a saved plan records). */
+  sources: { inventory: PlanSource; playbook: PlanSource };
 }
 
 export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
+  if (opts.inventory === undefined) throw new InputError('command line', '-i', 'an inventory is needed (-i NAME or -i PATH)');
   const inventory = loadInventory(opts.inventory, cwd);
   const gateways = selectGateways(inventory, opts.limit);
   const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
@@ -51,5 +58,6 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
     gateways,
     forks: Number.isInteger(forks) && forks > 0 ? forks : 20,
     ctx,
+    sources: { inventory: fileSource(inventory.path), playbook: playbookSource(playbook) },
   };
 }

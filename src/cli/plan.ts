@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Plan } from '../model/plan.js';
-import { planGateway } from '../runner/gateway.js';
-import { forEachGateway, resultOf, type HostResult } from '../runner/fleet.js';
+import { balancerPlanner } from '../runner/gateway.js';
+import { runFleet } from '../runner/loop.js';
 import { coloursFor } from '../report/plan-text.js';
 import { formatFleetPlan } from '../report/fleet-plan.js';
 import { formatRecap } from '../report/recap.js';
@@ -14,23 +14,16 @@ export interface PlanOptions extends CommonOptions {
 }
 
 export async function planCommand(opts: PlanOptions): Promise<number> {
-  const { inventory, gateways, ctx, forks } = loadCommon(opts);
+  const { gateways, ctx, forks, sources } = loadCommon(opts);
   const spinner = await progress(`reading ${gateways.length} gateway(s)`, !!opts.json);
-  let done = 0;
-  const outcomes = await forEachGateway(gateways, forks, async (gw) => {
-    const planned = await planGateway(gw, ctx);
-    await planned.session.close();
-    spinner.text = `read ${++done}/${gateways.length} gateway(s)`;
-    return planned.plan;
+  const outcomes = await runFleet(gateways, ctx, forks, {
+    lock: false,
+    planner: balancerPlanner(ctx),
+    onRead: (done, total) => (spinner.text = `read ${done}/${total} gateway(s)`),
   });
   spinner.stop();
-  const results: HostResult[] = outcomes.map((o) => (o.ok ? resultOf(o, o.value.changes.length > 0 ? 'changed' : 'ok', o.value) : resultOf(o, 'failed')));
-  const plan: Plan = {
-    version: 1,
-    inventory: inventory.path,
-    createdAt: new Date().toISOString(),
-    hosts: results.flatMap((r) => (r.plan ? [r.plan] : [])),
-  };
+  const results = outcomes.map((o) => o.result);
+  const plan: Plan = { version: 2, createdAt: new Date().toISOString(), ...sources, hosts: results.flatMap((r) => (r.plan ? [r.plan] : [])) };
   if (opts.out) writeFileSync(opts.out, JSON.stringify(plan, null, 2) + '\n');
   if (opts.json) {
     process.stdout.write(JSON.stringify({ ...plan, results: results.map(({ plan: _p, ...r }) => r) }, null, 2) + '\n');

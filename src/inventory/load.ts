@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { FailoverMode, GatewaySpec, Inventory, LinkSpec, MonitorSettings, SshSettings } from '../model/inventory.js';
+import type { FailoverMode, FirewallSetting, GatewaySpec, Inventory, LinkSpec, MonitorSettings, SshSettings } from '../model/inventory.js';
 import {
   GATEWAY_DEFAULTS,
   inventorySchema,
@@ -127,6 +127,7 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
   const tableBase = tuning<number>('table_base', raw.table_base, defaults.table_base, GATEWAY_DEFAULTS.tableBase);
   const priorityBase = tuning<number>('priority_base', raw.priority_base, defaults.priority_base, GATEWAY_DEFAULTS.priorityBase);
   const failover = tuning<FailoverMode>('failover', raw.failover, defaults.failover, GATEWAY_DEFAULTS.failover);
+  const firewall = tuning<FirewallSetting>('firewall', raw.firewall, defaults.firewall, GATEWAY_DEFAULTS.firewall);
   const problemAt = (setting: Sourced<unknown>, fallbackPath: YamlPath, problem: string) =>
     problems.push({ path: setting.path ?? fallbackPath, problem });
 
@@ -184,6 +185,7 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
     tableBase: tableBase.value,
     priorityBase: priorityBase.value,
     failover: failover.value,
+    firewall: firewall.value,
     source,
   };
 }

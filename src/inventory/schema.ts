@@ -22,6 +22,8 @@
  *   table_base: 100           # default 100; link i (0-based) uses routing table table_base+1+i
  *   priority_base: 100        # default 100; lbprov owns ip rule priorities [base, base+99]
  *   failover: auto            # auto | condition | chain-swap (default auto)
+ *   firewall: auto            # auto | iptables | nftables (default auto: the backend lbprov already
+ *                             # uses on the gateway; on a new one nftables when nft works, else iptables)
  *   monitor: { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 }
  * gateways:                   # one or more
  *   gw-a1:                    # name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}
@@ -78,6 +80,7 @@
  */
 
 import { z } from 'zod';
+import { FIREWALL_BACKENDS } from '../model/inventory.js';
 import {
   isGatewayName,
   isInterfaceName,
@@ -110,6 +113,7 @@ export const GATEWAY_DEFAULTS = {
   tableBase: 100,
   priorityBase: 100,
   failover: 'auto',
+  firewall: 'auto',
 } as const;
 
 export const MONITOR_DEFAULTS = { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 } as const;
@@ -184,12 +188,16 @@ const monitorSchema = z
 
 const failover = z.enum(['auto', 'condition', 'chain-swap'], { error: 'must be one of auto, condition, chain-swap' });
 
+const FIREWALL_SETTINGS = ['auto', ...FIREWALL_BACKENDS] as const;
+const firewall = z.enum(FIREWALL_SETTINGS, { error: `must be one of ${FIREWALL_SETTINGS.join(', ')}` });
+
 /** Gateway settings that `defaults:` can also set. */
 const gatewayTuning = {
   mark_mask: markMask.optional(),
   table_base: integer(0, 2 ** 31 - 2).optional(),
   priority_base: integer(1, 32765 - 99).optional(),
   failover: failover.optional(),
+  firewall: firewall.optional(),
 };
 
 const ipv4Unicast = checkedString(

@@ -1,5 +1,20 @@
 /** Current state of one gateway, parsed from the single facts round trip. Plain data. */
 import type { Resource } from './resources.js';
+import type { FirewallBackendName, FirewallSetting } from './inventory.js';
+import type { OwnedRanges } from './ownership.js';
+
+/** What the facts script must read besides the fixed sections. */
+export interface FactsRequest {
+  sysctlKeys: string[];
+  filePaths: string[];
+  /** Services (daemons) lbprov runs: /run/lbprov/<name>.pid and .revision are read. */
+  services: string[];
+  ranges: OwnedRanges;
+  /** The inventory's firewall setting: which backend's sections run (firewall/choice). */
+  firewall: FirewallSetting;
+  /** Backends the playbook has firewall entries for: the only ones `auto` may pick. */
+  firewallCandidates: FirewallBackendName[];
+}
 
 export interface InterfaceFacts {
   name: string;
@@ -15,23 +30,44 @@ export interface ModuleFacts {
   builtin: string[] | null;
   /** Module names found under /lib/modules/$(uname -r); null when absent. */
   available: string[] | null;
+}
+
+export interface ToolFacts {
+  iproute2Json: boolean;
+  ping: boolean;
+  conntrack: boolean;
+  initSystem: 'systemd' | 'other';
+}
+
+export interface IptablesFacts {
+  version: string | null;
+  /** "nf_tables" | "legacy" | null when iptables is missing. */
+  variant: 'nf_tables' | 'legacy' | null;
+  /** Rule lines found in the other variant's tables (a warning: the two do not see each other). */
+  otherVariantRules: number;
+  /** iptables-restore is installed (every change lbprov makes to iptables goes through it with --noflush). */
+  restore: boolean;
   /** /proc/net/ip_tables_matches and _targets. */
   registeredMatches: string[];
   registeredTargets: string[];
 }
 
-export interface ToolFacts {
-  iptablesVersion: string | null;
-  /** "nf_tables" | "legacy" | null when iptables is missing. */
-  iptablesBackend: string | null;
-  /** Rule lines found in the other backend's tables (a warning: the backends do not see each other). */
-  otherBackendRules: number;
-  /** iptables-restore is installed and knows --noflush (every change lbprov makes to iptables goes through it). */
-  iptablesRestoreNoflush: boolean;
-  iproute2Json: boolean;
-  ping: boolean;
-  conntrack: boolean;
-  initSystem: 'systemd' | 'other';
+export interface NftablesFacts {
+  /** `nft --version`, or null when nft is not installed. */
+  version: string | null;
+  /** nft could talk to the kernel's nf_tables. */
+  usable: boolean;
+}
+
+export interface FirewallFacts {
+  /** The backend lbprov already uses on this gateway (its record), or null on a gateway without lbprov. */
+  recorded: FirewallBackendName | null;
+  /** The backend the plan uses, and why, in words for the plan's notes. */
+  chosen: FirewallBackendName;
+  reason: string;
+  /** What each backend whose sections ran reported about its tools. */
+  iptables?: IptablesFacts;
+  nftables?: NftablesFacts;
 }
 
 export interface MonitorFacts {
@@ -45,14 +81,15 @@ export interface MonitorFacts {
 export interface HostFacts {
   kernel: string;
   interfaces: InterfaceFacts[];
-  /** Resources lbprov owns as they are now on the gateway (chains, jumps, rules, tables, sysctls, files, modules). */
+  /** Resources lbprov owns as they are now on the gateway (firewall objects, rules, tables, sysctls, files, modules). */
   owned: Resource[];
   /** Every sysctl value read, by key (including ones lbprov does not manage yet). */
   sysctls: Record<string, string>;
   modules: ModuleFacts;
   tools: ToolFacts;
+  firewall: FirewallFacts;
   monitor: MonitorFacts;
-  /** Hash of the raw facts output, for saved-plan staleness checks. */
+  /** Hash of what a saved plan depends on, for staleness checks. */
   fingerprint: string;
   /** Non-fatal oddities found while parsing (foreign rules in lbprov chains, stderr of commands). */
   warnings: string[];

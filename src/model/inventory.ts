@@ -39,6 +39,11 @@ export interface LinkSpec {
 
 export type FailoverMode = 'auto' | 'condition' | 'chain-swap';
 
+/** The packet-filter backends lbprov can drive; `auto` lets the gateway decide (see firewall/). */
+export const FIREWALL_BACKENDS = ['iptables', 'nftables'] as const;
+export type FirewallBackendName = (typeof FIREWALL_BACKENDS)[number];
+export type FirewallSetting = 'auto' | FirewallBackendName;
+
 export interface GatewaySpec {
   name: string;
   ssh: SshSettings;
@@ -56,6 +61,7 @@ export interface GatewaySpec {
   /** First `ip rule` priority; lbprov owns [priorityBase, priorityBase + 99]. */
   priorityBase: number;
   failover: FailoverMode;
+  firewall: FirewallSetting;
   /** Where each key of this gateway was written, for error messages: "file:line". */
   source: string;
 }

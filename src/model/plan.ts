@@ -1,28 +1,27 @@
-import type { Resource } from './resources.js';
-
-export type ChangeAction = 'create' | 'update' | 'delete';
-
-export interface ResourceChange {
-  action: ChangeAction;
-  id: string;
-  kind: Resource['kind'];
-  before: Resource | null;
-  after: Resource | null;
-}
+/** Plans: what a run would change per gateway, printable, serialisable and appliable as-is. */
+import type { ResourceChange } from './changes.js';
 
 export interface HostPlan {
   gateway: string;
   changes: ResourceChange[];
   /** Facts fingerprint the plan was computed against. */
   fingerprint: string;
-  /** Things the reader should know that are not changes (failover mechanism and why, warnings). */
+  /** Things the reader should know that are not changes (backend and failover mechanism and why, warnings). */
   notes: string[];
 }
 
+/** A file a plan was made from, and its content's hash: a saved plan is refused when either moved. */
+export interface PlanSource {
+  path: string;
+  sha256: string;
+}
+
 export interface Plan {
-  version: 1;
-  inventory: string;
+  version: 2;
   createdAt: string;
+  /** The inventory, and the playbook with every template it renders from. */
+  inventory: PlanSource;
+  playbook: PlanSource;
   hosts: HostPlan[];
 }
 
@@ -32,8 +31,8 @@ export function summarize(plan: HostPlan): { add: number; change: number; remove
   let remove = 0;
   for (const c of plan.changes) {
     if (c.action === 'create') add++;
-    else if (c.action === 'update') change++;
-    else remove++;
+    else if (c.action === 'delete') remove++;
+    else change++;
   }
   return { add, change, remove };
 }

@@ -1,61 +1,75 @@
 /** inventory + playbook + templates + facts -> the resources a gateway should have. */
-import type { GatewaySpec } from '../model/inventory.js';
-import type { HostFacts } from '../model/facts.js';
 import { createHash } from 'node:crypto';
-import type { FileResource, Resource, RouteTableResource, ServiceResource } from '../model/resources.js';
-import { MANIFEST_PATH, type FactsRequest } from '../facts/gather.js';
+import type { GatewaySpec } from '../model/inventory.js';
+import type { FactsRequest, HostFacts } from '../model/facts.js';
+import type { FileResource, Resource, ServiceResource } from '../model/resources.js';
+import { resourceId } from '../model/resources.js';
+import { FIREWALL_RECORD_PATH, MANIFEST_PATH } from '../model/paths.js';
+import { ownedRanges, type OwnedRanges } from '../model/ownership.js';
+import { meaningfulLines } from '../model/text.js';
 import { InputError } from '../errors.js';
-import type { Playbook, PlaybookEntry } from './playbook.js';
+import { ipRulesFromTemplate, routeTablesFromTemplate } from '../routing/index.js';
+import { FIREWALL_BACKENDS, firewallBackend, type FirewallBackend } from '../firewall/index.js';
+import { rendersFor, type Playbook, type PlaybookEntry } from './playbook.js';
 import type { TemplateSet } from './templates.js';
 import { buildBalancerView } from './view-model.js';
-import { firewallBackend } from '../firewall/index.js';
-import { meaningfulLines } from './lines.js';
-import { canonicalIpRuleFromText, canonicalRouteFromText } from '../facts/iproute.js';
-import { ownedRanges, type OwnedRanges } from './ownership.js';
 import { kernelModuleResources } from './modules.js';
-import { persistenceResources } from './persistence.js';
-
+import { fileResource, persistenceResources } from './persistence.js';
 
 /**
- * The pre-render, before any connection: every template renders once with the
- * facts-free view (so a missing variable is an input error naming file:line,
- * never a failure half-way through a fleet), and what the facts script must
- * read comes out of it: the sysctl keys, files and services the playbook manages.
+ * The pre-render, before any connection: every template renders once with the facts-free view of
+ * each backend it is for (so a missing variable is an input error naming file:line, never a failure
+ * half-way through a fleet), and what the facts script must read comes out of it: the sysctl keys,
+ * files and services the playbook manages.
  */
 export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet): FactsRequest {
-  const view = buildBalancerView(gw, null);
-  const sysctlKeys: string[] = [];
-  const filePaths: string[] = [];
-  const services: string[] = [];
-  for (const entry of playbook.resources) {
-    if (entry.type === 'file') filePaths.push(entry.path);
-    if (entry.type === 'service') {
-      services.push(entry.name);
-      continue;
-    }
-    const text = templates.render(entry.template, view);
-    if (entry.type !== 'sysctl') continue;
-    for (const r of resourcesFromText(entry, text, entry.template, ownedRanges(gw))) {
-      if (r.kind === 'sysctl') sysctlKeys.push(r.key);
+  const ranges = ownedRanges(gw);
+  const sysctlKeys = new Set<string>();
+  const filePaths = new Set<string>([FIREWALL_RECORD_PATH]);
+  const services = new Set<string>();
+  for (const backend of FIREWALL_BACKENDS) {
+    const view = buildBalancerView(gw, backend, null);
+    for (const entry of playbook.resources.filter((e) => rendersFor(e, backend.name))) {
+      if (entry.type === 'file') filePaths.add(entry.path);
+      if (entry.type === 'service') {
+        services.add(entry.name);
+        continue;
+      }
+      const text = templates.render(entry.template, view);
+      if (entry.type === 'sysctl') for (const r of resourcesFromText(entry, text, entry.template, ranges, backend)) if (r.kind === 'sysctl') sysctlKeys.add(r.key);
     }
   }
-  return { sysctlKeys, filePaths, services, ranges: ownedRanges(gw) };
+  const firewallCandidates = FIREWALL_BACKENDS.filter((b) => playbook.resources.some((e) => e.type === 'firewall' && e.backend === b.name)).map((b) => b.name);
+  if (firewallCandidates.length === 0) throw new InputError(playbook.path, 'resources', 'the playbook has no firewall entry: nothing would balance');
+  if (gw.firewall !== 'auto' && !firewallCandidates.includes(gw.firewall)) {
+    throw new InputError(gw.source, `gateways.${gw.name}.firewall`, `${gw.firewall} is set, but the playbook ${playbook.path} has firewall entries only for ${firewallCandidates.join(', ')}`);
+  }
+  return { sysctlKeys: [...sysctlKeys], filePaths: [...filePaths], services: [...services], ranges, firewall: gw.firewall, firewallCandidates };
+}
+
+/** The playbook's entries for the gateway's backend, rendered; services last (they hash the files). */
+function renderPlaybook(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, backend: FirewallBackend, facts: HostFacts): Resource[] {
+  const view = buildBalancerView(gw, backend, facts);
+  const ranges = ownedRanges(gw);
+  const entries = playbook.resources.filter((e) => rendersFor(e, backend.name));
+  const resources: Resource[] = [];
+  for (const entry of entries) {
+    if (entry.type === 'service') continue;
+    resources.push(...resourcesFromText(entry, templates.render(entry.template, view), `${templates.dir}/${entry.template}`, ranges, backend));
+  }
+  for (const entry of entries) if (entry.type === 'service') resources.push(serviceResource(entry, resources, playbook.path));
+  return resources;
 }
 
 export function renderDesiredState(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, facts: HostFacts): Resource[] {
-  const view = buildBalancerView(gw, facts);
-  const ranges = ownedRanges(gw);
-  const resources: Resource[] = [];
-  for (const entry of playbook.resources) {
-    if (entry.type === 'service') continue;
-    const text = templates.render(entry.template, view);
-    resources.push(...resourcesFromText(entry, text, `${templates.dir}/${entry.template}`, ranges));
-  }
-  for (const entry of playbook.resources) {
-    if (entry.type === 'service') resources.push(serviceResource(entry, resources, playbook.path));
-  }
-  resources.push(...kernelModuleResources(facts, resources));
-  resources.push(...persistenceResources(gw, playbook, templates, facts, resources));
+  const backend = firewallBackend(facts.firewall.chosen);
+  const resources = renderPlaybook(gw, playbook, templates, backend, facts);
+  resources.push(...kernelModuleResources(backend, facts, resources));
+  // What restore.sh brings back at boot is the balancer with every link up, as the monitor starts.
+  const anyDown = Object.entries(facts.monitor.state).some(([k, v]) => /^link\.[^.]+$/.test(k) && v === 'down');
+  const boot = anyDown ? renderPlaybook(gw, playbook, templates, backend, { ...facts, monitor: { ...facts.monitor, state: {} } }) : resources;
+  resources.push(...persistenceResources(gw.name, backend, templates, facts, boot, resources));
+  resources.push(fileResource(FIREWALL_RECORD_PATH, '0644', `${backend.name}\n`));
   resources.push(manifestResource(resources));
   const seen = new Set<string>();
   for (const r of resources) {
@@ -73,57 +87,34 @@ function serviceResource(entry: Extract<PlaybookEntry, { type: 'service' }>, res
     if (!file) throw new InputError(source, `service ${entry.name}`, `file ${path} is not rendered by any playbook entry before it`);
     hash.update(`${path}\0${file.mode}\0${file.content}\0`);
   }
-  return { kind: 'service', id: `service:${entry.name}`, name: entry.name, revision: hash.digest('hex').slice(0, 16) };
+  return { kind: 'service', id: resourceId('service', entry.name), name: entry.name, revision: hash.digest('hex').slice(0, 16) };
 }
 
 /** The list of files lbprov placed, so a later run can remove those no longer wanted. */
 function manifestResource(resources: Resource[]): FileResource {
   const paths = resources.filter((r): r is FileResource => r.kind === 'file').map((r) => r.path);
   const content = ['# Files managed by lbprov. Do not edit.', ...[MANIFEST_PATH, ...paths].sort()].join('\n') + '\n';
-  return { kind: 'file', id: `file:${MANIFEST_PATH}`, path: MANIFEST_PATH, mode: '0644', content };
+  return fileResource(MANIFEST_PATH, '0644', content);
 }
 
-export function resourcesFromText(entry: PlaybookEntry, text: string, source: string, ranges: OwnedRanges): Resource[] {
+export function resourcesFromText(entry: PlaybookEntry, text: string, source: string, ranges: OwnedRanges, backend: FirewallBackend): Resource[] {
   const at = (n: number) => `${source} (rendered line ${n})`;
   switch (entry.type) {
     case 'file':
-      return [{ kind: 'file', id: `file:${entry.path}`, path: entry.path, mode: entry.mode, content: text }];
+      return [fileResource(entry.path, entry.mode, text)];
     case 'sysctl':
       return meaningfulLines(text).map(({ line, n }) => {
         const m = /^([a-z0-9_]+(?:\.[A-Za-z0-9_@/-]+)+)\s*=\s*([0-9A-Za-z_ .-]{1,64})$/.exec(line);
         if (!m) throw new InputError(at(n), 'sysctl', `expected "key = value", got ${JSON.stringify(line)}`);
-        return { kind: 'sysctl', id: `sysctl:${m[1]}`, key: m[1]!, value: m[2]!.trim() };
+        return { kind: 'sysctl', id: resourceId('sysctl', m[1]!), key: m[1]!, value: m[2]!.trim() };
       });
-    case 'routes': {
-      const tables = new Map<number, RouteTableResource>();
-      for (const { line, n } of meaningfulLines(text)) {
-        const route = parseOr(at(n), 'route', () => canonicalRouteFromText(line));
-        if (!ranges.tables.has(route.table)) throw new InputError(at(n), 'route', `table ${route.table} is not one lbprov owns on this gateway`);
-        const t = tables.get(route.table) ?? { kind: 'route-table', id: `route-table:${route.table}`, family: 'ipv4', table: route.table, routes: [] };
-        t.routes.push(route.route);
-        tables.set(route.table, t);
-      }
-      return [...tables.values()].map((t) => ({ ...t, routes: [...t.routes].sort() }));
-    }
+    case 'routes':
+      return routeTablesFromTemplate(text, 'ipv4', ranges, at);
     case 'ip-rules':
-      return meaningfulLines(text).map(({ line, n }) => {
-        const rule = parseOr(at(n), 'ip rule', () => canonicalIpRuleFromText(line));
-        if (rule.priority < ranges.priorityFirst || rule.priority > ranges.priorityLast) {
-          throw new InputError(at(n), 'ip rule', `priority ${rule.priority} is outside lbprov's range ${ranges.priorityFirst}-${ranges.priorityLast}`);
-        }
-        return { kind: 'ip-rule', id: `ip-rule:${rule.priority}`, family: 'ipv4', priority: rule.priority, selector: rule.selector };
-      });
-    case 'iptables':
-      return firewallBackend(entry.type)!.resourcesFromTemplate(entry.table, text, 'ipv4', at);
+      return ipRulesFromTemplate(text, 'ipv4', ranges, at);
+    case 'firewall':
+      return backend.resourcesFromTemplate({ ...(entry.table ? { table: entry.table } : {}), text, family: 'ipv4', at });
     case 'service':
       return [];
-  }
-}
-
-function parseOr<T>(where: string, what: string, parse: () => T): T {
-  try {
-    return parse();
-  } catch (e) {
-    throw new InputError(where, what, (e as Error).message);
   }
 }

@@ -4,9 +4,12 @@
  * monitor may swap in, and the monitor's per-link settings.
  */
 import type { GatewaySpec } from '../model/inventory.js';
-import type { HostFacts, ModuleFacts } from '../model/facts.js';
+import type { HostFacts } from '../model/facts.js';
+import { hex, linkMark } from '../model/ownership.js';
 import { RemoteError } from '../errors.js';
-import { buildPool, healthyLinks, hex, linkMark, primaryAddress, type PoolView } from './view-model.js';
+import type { FirewallBackend } from '../firewall/index.js';
+import { buildPool, type PoolView } from './pool.js';
+import { healthyLinks, primaryAddress } from './links.js';
 
 export type FailoverMechanism = 'chain-swap' | 'condition';
 
@@ -68,43 +71,29 @@ export function conditionVariable(linkName: string): string {
   return `lbprov_${linkName}`;
 }
 
-/** Where the xtables-addons condition match shows up in the facts, or null when it does not. */
-export function conditionMatchSource(modules: ModuleFacts): string | null {
-  if (modules.registeredMatches.includes('condition')) return 'registered in /proc/net/ip_tables_matches';
-  if (modules.loaded?.includes('xt_condition')) return 'module xt_condition is loaded';
-  if (modules.builtin?.includes('xt_condition')) return 'xt_condition is built into the kernel';
-  if (modules.available?.includes('xt_condition')) return 'module xt_condition is installed';
-  return null;
-}
-
 /**
  * auto: `condition` when the match is there, else chain swap. Forcing `condition`
  * where the match is absent is an error: the balancing rules would not load.
  * Without facts (the pre-render that decides what to read) the setting alone decides.
  */
-export function chooseMechanism(gw: GatewaySpec, facts: HostFacts | null): { mechanism: FailoverMechanism; note: string } {
+export function chooseMechanism(gw: GatewaySpec, backend: FirewallBackend, facts: HostFacts | null): { mechanism: FailoverMechanism; note: string } {
   if (gw.failover === 'chain-swap') {
     return { mechanism: 'chain-swap', note: 'failover: chain-swap (set in the inventory); the monitor swaps in pre-rendered balancing chains' };
   }
   if (!facts) return { mechanism: gw.failover === 'condition' ? 'condition' : 'chain-swap', note: 'failover: decided from the facts' };
-  const source = conditionMatchSource(facts.modules);
+  const source = backend.conditionMatch?.(facts.modules, facts.firewall) ?? null;
   if (gw.failover === 'condition') {
     if (!source) {
-      throw new RemoteError(
-        `failover: condition is set (${gw.source}) but the xtables-addons condition match is not available on this gateway ` +
-          '(not in /proc/net/ip_tables_matches, not loaded, not built in, no xt_condition module); install xtables-addons or use failover: auto',
-        { host: gw.name, resource: 'failover' },
-        'prerequisite',
-      );
+      const why = backend.conditionMatch
+        ? 'the xtables-addons condition match is not available on this gateway (not in /proc/net/ip_tables_matches, not loaded, not built in, no xt_condition module); install xtables-addons or use failover: auto'
+        : `the ${backend.name} backend has no condition match (it is an iptables match from xtables-addons); use failover: auto or chain-swap`;
+      throw new RemoteError(`failover: condition is set (${gw.source}) but ${why}`, { host: gw.name, resource: 'failover' }, 'prerequisite');
     }
     return { mechanism: 'condition', note: `failover: condition (set in the inventory; ${source}); the monitor writes /proc/net/nf_condition/lbprov_<link>` };
   }
-  return source
-    ? { mechanism: 'condition', note: `failover: condition (auto: ${source}); the monitor writes /proc/net/nf_condition/lbprov_<link>` }
-    : {
-        mechanism: 'chain-swap',
-        note: 'failover: chain-swap (auto: the xtables-addons condition match is absent on this kernel); the monitor swaps in pre-rendered balancing chains',
-      };
+  if (source) return { mechanism: 'condition', note: `failover: condition (auto: ${source}); the monitor writes /proc/net/nf_condition/lbprov_<link>` };
+  const absent = backend.conditionMatch ? 'the xtables-addons condition match is absent on this kernel' : `${backend.name} has no condition match`;
+  return { mechanism: 'chain-swap', note: `failover: chain-swap (auto: ${absent}); the monitor swaps in pre-rendered balancing chains` };
 }
 
 /** The links in `mask` (bit i = link i), in inventory order, as the pool builder wants them. */
@@ -132,10 +121,10 @@ function plainBalance(gw: GatewaySpec, markMask: string, mask: number): BalanceV
   return { markMask, pools: [{ conditions: '', pool: buildPool(gw.markMask, linksOf(gw, mask)) }] };
 }
 
-export function buildFailoverView(gw: GatewaySpec, facts: HostFacts | null): { failover: FailoverView } {
-  const { mechanism, note } = chooseMechanism(gw, facts);
+export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, facts: HostFacts | null): { failover: FailoverView } {
+  const { mechanism, note } = chooseMechanism(gw, backend, facts);
   const markMask = hex(gw.markMask);
-  const healthy = facts ? healthyLinks(gw, facts) : new Set(gw.links.map((l) => l.name));
+  const healthy = healthyLinks(gw, facts);
   const healthyMask = gw.links.reduce((m, l, i) => (healthy.has(l.name) ? m | (1 << i) : m), 0);
   const variants: BalanceVariantView[] = [];
   if (mechanism === 'chain-swap') {

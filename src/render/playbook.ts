@@ -4,28 +4,35 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseYamlWithSchema } from '../inventory/yaml-source.js';
-import { SERVICE_NAME } from './ownership.js';
+import { FIREWALL_BACKENDS, type FirewallBackendName } from '../model/inventory.js';
+import { isPlaybookFile, SERVICE_NAME } from '../model/paths.js';
 
-const OWNED_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
-
-const templateName = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.hbs$/, 'a file name in the templates folder, ending in .hbs');
+/** A template file, in the templates folder or one folder below it (templates/nftables/...). */
+const templateName = z.string().regex(/^([A-Za-z0-9_-]+\/)?[A-Za-z0-9_-][A-Za-z0-9_.-]*\.hbs$/, 'a file name in the templates folder (or one folder below it), ending in .hbs');
+const ownedPath = z.string().refine(isPlaybookFile, 'a path lbprov owns (/etc/lbprov/..., /var/lib/lbprov/..., .../lbprov.conf), without ".." or empty segments');
+/** An entry with `backend:` renders only on gateways that use that firewall backend. */
+const backend = z.enum(FIREWALL_BACKENDS).optional();
 
 const entry = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sysctl'), template: templateName }),
   z.strictObject({
     type: z.literal('file'),
-    path: z.string().regex(OWNED_FILE, 'a path lbprov owns (/etc/lbprov/..., /var/lib/lbprov/..., .../lbprov.conf)').refine((p) => !p.includes('..'), 'no ".." in paths'),
+    path: ownedPath,
     mode: z.string().regex(/^0[0-7]{3}$/, 'an octal mode like "0644"').default('0644'),
     template: templateName,
+    backend,
   }),
   z.strictObject({ type: z.literal('routes'), template: templateName }),
   z.strictObject({ type: z.literal('ip-rules'), template: templateName }),
+  // The packet filter's objects; `table` for backends with tables of their own (iptables: mangle, nat).
+  z.strictObject({ type: z.literal('firewall'), backend: z.enum(FIREWALL_BACKENDS), table: z.string().regex(/^[a-z]{1,16}$/).optional(), template: templateName }),
+  // The first playbooks' form of an iptables entry: read as { type: firewall, backend: iptables }.
   z.strictObject({ type: z.literal('iptables'), table: z.enum(['mangle', 'nat']), template: templateName }),
   z.strictObject({
     type: z.literal('service'),
     // Runs /etc/lbprov/<name>.sh start|stop|restart; its pid and revision live in /run/lbprov/<name>.*
     name: z.string().regex(SERVICE_NAME),
-    files: z.array(z.string().regex(OWNED_FILE)).min(1),
+    files: z.array(ownedPath).min(1),
   }),
 ]);
 
@@ -35,7 +42,17 @@ const playbookSchema = z.strictObject({
   resources: z.array(entry).min(1),
 });
 
-export type PlaybookEntry = z.infer<typeof entry>;
+type RawEntry = z.infer<typeof entry>;
+export type PlaybookEntry = Exclude<RawEntry, { type: 'iptables' }>;
+
+/** Whether an entry renders on a gateway that uses `chosen`. */
+export function rendersFor(e: PlaybookEntry, chosen: FirewallBackendName): boolean {
+  return !('backend' in e) || e.backend === undefined || e.backend === chosen;
+}
+
+function normalise(e: RawEntry): PlaybookEntry {
+  return e.type === 'iptables' ? { type: 'firewall', backend: 'iptables', table: e.table, template: e.template } : e;
+}
 
 export interface Playbook {
   name: string;
@@ -68,5 +85,5 @@ export function resolvePlaybookPath(given: string | undefined, cwd: string): str
 export function loadPlaybook(path: string): Playbook {
   const data = parseYamlWithSchema(readFileSync(path), path, playbookSchema);
   const templatesDir = data.templates ? resolve(dirname(path), data.templates) : resolve(dirname(path), '..', 'templates');
-  return { name: data.name, path, templatesDir, resources: data.resources };
+  return { name: data.name, path, templatesDir, resources: data.resources.map(normalise) };
 }

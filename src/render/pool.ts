@@ -1,3 +1,4 @@
+import { hex, linkMark } from '../model/ownership.js';
 /**
  * The nth pool: one slot per unit of weight, each link's slots spread evenly
  * over the cycle. Slot k of a link with weight w sits at (k + 1/2) * total / w;
@@ -23,4 +24,23 @@ function gcd(a: number, b: number): number {
   let y = Math.abs(b);
   while (y) [x, y] = [y, x % y];
   return x;
+}
+
+export interface PoolView {
+  every: string;
+  slots: { packet: string; mark: string; link: string }[];
+  /** Set instead of slots when one link is left: a plain MARK, no counter. */
+  singleMark: string;
+}
+
+/** The pool over `links` (index: the link's position in the inventory). */
+export function buildPool(markMask: number, links: readonly { index: number; weight: number }[]): PoolView {
+  const order = weightedPool(links.map((l) => l.weight));
+  const marks = links.map((l) => hex(linkMark(markMask, l.index)));
+  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]! };
+  return {
+    every: String(order.length),
+    slots: order.map((linkPos, packet) => ({ packet: String(packet), mark: marks[linkPos]!, link: String(links[linkPos]!.index) })),
+    singleMark: '',
+  };
 }

@@ -1,6 +1,6 @@
 /** An isolated, strict Handlebars: no HTML escaping, no unknown helpers, missing variables are errors. */
 import Handlebars from 'handlebars';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../errors.js';
 
@@ -19,8 +19,10 @@ export function loadTemplateSet(dir: string): TemplateSet {
   } catch (e) {
     throw new InputError(dir, 'templates', `cannot read the templates folder: ${(e as Error).message}`);
   }
-  for (const file of entries.filter((f) => f.endsWith(PARTIAL_SUFFIX))) {
-    hbs.registerPartial(file.slice(0, -PARTIAL_SUFFIX.length), readFileSync(join(dir, file), 'utf8'));
+  // Partials of a backend's folder are named after it: {{> nftables/balance}}.
+  const subfolders = entries.filter((f) => /^[A-Za-z0-9_-]+$/.test(f) && statSync(join(dir, f)).isDirectory());
+  for (const file of [...entries, ...subfolders.flatMap((sub) => readdirSync(join(dir, sub)).map((f) => `${sub}/${f}`))]) {
+    if (file.endsWith(PARTIAL_SUFFIX)) hbs.registerPartial(file.slice(0, -PARTIAL_SUFFIX.length), readFileSync(join(dir, file), 'utf8'));
   }
   const compiled = new Map<string, HandlebarsTemplateDelegate>();
   return {

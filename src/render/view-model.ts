@@ -4,9 +4,10 @@
  */
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
-import { weightedPool } from './pool.js';
-import { RemoteError } from '../errors.js';
+import { hex, linkMark, linkTable, rulePriorities, suppressPriority } from '../model/ownership.js';
+import type { FirewallBackend } from '../firewall/index.js';
 import { buildFailoverView, type FailoverView } from './failover-view.js';
+import { healthyLinks, primaryAddress } from './links.js';
 
 export interface LinkView {
   name: string;
@@ -25,11 +26,14 @@ export interface LinkView {
   healthy: boolean;
 }
 
-export interface PoolView {
-  every: string;
-  slots: { packet: string; mark: string; link: string }[];
-  /** Set instead of slots when one link is left: a plain MARK, no counter. */
-  singleMark: string;
+/** The firewall backend the gateway uses, for the templates that differ by it. */
+export interface FirewallView {
+  backend: string;
+  /** The monitor's command that swaps a balancing payload in (stdin). */
+  swapCommand: string;
+  /** restore.sh's `restore_firewall FILE` function, and the file it restores from. */
+  bootRestore: string;
+  bootPayloadPath: string;
 }
 
 export interface BalancerView {
@@ -38,72 +42,13 @@ export interface BalancerView {
   suppressPriority: string;
   lanInterfaces: string[];
   links: LinkView[];
+  firewall: FirewallView;
   failover: FailoverView;
 }
 
-export function hex(n: number): string {
-  return `0x${(n >>> 0).toString(16)}`;
-}
-
-/** Mark of link i (0-based): i+1 shifted into the mask's lowest bit. */
-export function linkMark(markMask: number, index: number): number {
-  const shift = Math.log2((markMask >>> 0) & -(markMask >>> 0));
-  return ((index + 1) * 2 ** shift) >>> 0;
-}
-
-export function linkTable(gw: GatewaySpec, index: number): number {
-  return gw.tableBase + 1 + index;
-}
-
-/** Priorities inside [priorityBase, priorityBase+99]: suppress rule, then fwmark rules, then source rules. */
-export function rulePriorities(gw: GatewaySpec, index: number): { mark: number; source: number } {
-  return { mark: gw.priorityBase + 1 + index, source: gw.priorityBase + 11 + index };
-}
-
-export function primaryAddress(gw: GatewaySpec, facts: HostFacts, iface: string): string {
-  const found = facts.interfaces.find((i) => i.name === iface);
-  const address = found?.ipv4[0]?.split('/')[0];
-  if (!address) {
-    throw new RemoteError(`interface ${iface} has no IPv4 address (links need one for NAT and source routing)`, {
-      host: gw.name,
-      resource: `interface:${iface}`,
-    }, 'prerequisite');
-  }
-  return address;
-}
-
-export function buildPool(markMask: number, links: { index: number; weight: number }[]): PoolView {
-  const order = weightedPool(links.map((l) => l.weight));
-  const marks = links.map((l) => hex(linkMark(markMask, l.index)));
-  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]! };
-  return {
-    every: String(order.length),
-    slots: order.map((linkPos, packet) => ({
-      packet: String(packet),
-      mark: marks[linkPos]!,
-      link: String(links[linkPos]!.index),
-    })),
-    singleMark: '',
-  };
-}
-
-/**
- * The links the balancer should use, as the gateway's monitor last saw them
- * ("link.<name>=up|down"); links it does not mention count as up. With every
- * link down the monitor keeps the last live set (state "balanced="), and so
- * does lbprov; with no such record, all links: never a balancer with no link.
- */
-export function healthyLinks(gw: GatewaySpec, facts: HostFacts): Set<string> {
-  const state = facts.monitor.state;
-  const up = gw.links.filter((l) => state[`link.${l.name}`] !== 'down').map((l) => l.name);
-  if (up.length > 0) return new Set(up);
-  const kept = (state.balanced ?? '').split(',').filter((name) => gw.links.some((l) => l.name === name));
-  return new Set(kept.length > 0 ? kept : gw.links.map((l) => l.name));
-}
-
 /** With facts null (the pre-render that decides what the facts script reads), addresses are empty. */
-export function buildBalancerView(gw: GatewaySpec, facts: HostFacts | null): BalancerView {
-  const healthy = facts ? healthyLinks(gw, facts) : new Set(gw.links.map((l) => l.name));
+export function buildBalancerView(gw: GatewaySpec, backend: FirewallBackend, facts: HostFacts | null): BalancerView {
+  const healthy = healthyLinks(gw, facts);
   const links = gw.links.map((l, i): LinkView => {
     const prio = rulePriorities(gw, i);
     return {
@@ -124,9 +69,15 @@ export function buildBalancerView(gw: GatewaySpec, facts: HostFacts | null): Bal
   return {
     gateway: gw.name,
     markMask: hex(gw.markMask),
-    suppressPriority: String(gw.priorityBase),
+    suppressPriority: String(suppressPriority(gw)),
     lanInterfaces: [...gw.lanInterfaces],
     links,
-    ...buildFailoverView(gw, facts),
+    firewall: {
+      backend: backend.name,
+      swapCommand: backend.swapCommand,
+      bootRestore: backend.bootRestore,
+      bootPayloadPath: backend.bootPayload([]).path,
+    },
+    ...buildFailoverView(gw, backend, facts),
   };
 }

@@ -1,8 +1,9 @@
 /** Plans for people: a coloured unified diff per resource and a summary line per gateway. */
 import { structuredPatch } from 'diff';
 import pc from 'picocolors';
-import type { HostPlan, ResourceChange } from '../model/plan.js';
+import type { HostPlan } from '../model/plan.js';
 import { summarize } from '../model/plan.js';
+import { ACTION_SYMBOLS, type ResourceChange } from '../model/changes.js';
 import { resourceLines } from '../model/resources.js';
 
 export type Colours = Pick<typeof pc, 'green' | 'red' | 'yellow' | 'cyan' | 'bold' | 'dim'>;
@@ -14,21 +15,20 @@ export function coloursFor(stream: NodeJS.WriteStream): Colours {
   return stream.isTTY && !process.env.NO_COLOR ? pc.createColors(true) : plainColours;
 }
 
-const SIGN = { create: '+', update: '~', delete: '-' } as const;
 const LONG_FILE = 40;
 const FILE_HEAD = 12;
 
 export function formatChange(change: ResourceChange, c: Colours): string[] {
   const colour = change.action === 'create' ? c.green : change.action === 'delete' ? c.red : c.yellow;
-  const header = colour(`  ${SIGN[change.action]} ${change.id}`);
+  const header = colour(`  ${ACTION_SYMBOLS[change.action]} ${change.id}`);
   const before = change.before ? resourceLines(change.before) : [];
   const after = change.after ? resourceLines(change.after) : [];
   const body: string[] = [];
-  if (change.action !== 'update') {
+  if (change.action === 'create' || change.action === 'delete') {
     const lines = change.action === 'create' ? after : before;
     // A whole new script is read in an editor, not in a plan: show its head and its size.
     const shown = change.kind === 'file' && lines.length > LONG_FILE ? lines.slice(0, FILE_HEAD) : lines;
-    for (const line of shown) body.push(colour(`      ${SIGN[change.action]} ${line}`));
+    for (const line of shown) body.push(colour(`      ${ACTION_SYMBOLS[change.action]} ${line}`));
     if (shown.length < lines.length) body.push(c.dim(`      … ${lines.length - shown.length} more lines (plan --json has them all)`));
   } else {
     const patch = structuredPatch('current', 'desired', before.join('\n') + '\n', after.join('\n') + '\n', '', '', { context: 2 });

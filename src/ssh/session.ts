@@ -21,7 +21,7 @@ import {
   verifyHostKey,
   type KnownHosts,
 } from './known-hosts.js';
-import { shellQuote } from './quote.js';
+import { shellQuote } from '../remote/quote.js';
 import { parseProxyJump } from './proxy-jump.js';
 import type { CommandTrace } from './trace.js';
 

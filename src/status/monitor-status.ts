@@ -2,13 +2,11 @@
  * `lbprov status`: the link monitor's view of one gateway, read in one round trip
  * by a small POSIX script and parsed by pure functions.
  */
-import { randomBytes } from 'node:crypto';
 import type { GatewaySpec } from '../model/inventory.js';
-import { hex, linkMark } from '../render/view-model.js';
-import { MONITOR_RUN_DIR } from '../facts/gather.js';
-import { serviceScriptPath } from '../apply/steps.js';
-import { shellQuote } from '../ssh/quote.js';
-import { AUDIT_LOG } from '../apply/transaction.js';
+import { hex, linkMark } from '../model/ownership.js';
+import { AUDIT_LOG, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { shellQuote } from '../remote/quote.js';
+import { DONE_LINE, newMarker, parseKeyValues, PREAMBLE, readSections, sectionCall, sectionPrelude } from '../remote/sections.js';
 
 export interface LinkStatus {
   name: string;
@@ -108,48 +106,40 @@ function connectionCountScript(gw: GatewaySpec): string {
     .join('\n');
 }
 
-export function buildStatusScript(gw: GatewaySpec, marker = randomBytes(8).toString('hex')): StatusScript {
-  const run = MONITOR_RUN_DIR;
-  const lines = [
-    'LC_ALL=C; export LC_ALL',
-    'PATH=/usr/sbin:/sbin:/usr/bin:/bin:$PATH',
-    // A zombie still answers kill -0: alive means a process that is not one.
-    'alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q "^State:[[:space:]]*Z" "/proc/$1/status" 2>/dev/null; }',
-    `echo "@@${marker} state"`,
-    `cat ${run}/state 2>/dev/null`,
-    `echo "@@${marker} service"`,
-    `p=$(cat ${run}/monitor.pid 2>/dev/null); w=$(cat ${run}/monitor.worker.pid 2>/dev/null)`,
+export function buildStatusScript(gw: GatewaySpec, marker = newMarker()): StatusScript {
+  const service = [
+    `p=; w=; r=; read -r p 2>/dev/null < ${serviceRunPath('monitor', 'pid')}; read -r w 2>/dev/null < ${serviceRunPath('monitor', 'worker.pid')}; read -r r 2>/dev/null < ${serviceRunPath('monitor', 'revision')}`,
     'echo "pid=$p"; if alive "$p"; then echo running=1; else echo running=0; fi',
     'echo "worker_pid=$w"; if alive "$w"; then echo worker_running=1; else echo worker_running=0; fi',
-    `echo "revision=$(cat ${run}/monitor.revision 2>/dev/null)"`,
+    'echo "revision=$r"',
     `if [ -f ${shellQuote(serviceScriptPath('monitor'))} ]; then echo deployed=1; else echo deployed=0; fi`,
     'echo "now=$(date +%s)"',
-    `echo "@@${marker} conntrack"`,
-    connectionCountScript(gw),
-    `echo "@@${marker} audit"`,
-    `tail -n ${AUDIT_RECORDS} ${AUDIT_LOG} 2>/dev/null`,
-    `echo "@@${marker} end"`,
+  ].join('\n');
+  const lines = [
+    PREAMBLE,
+    sectionPrelude({ marker }),
+    // A zombie still answers kill -0: alive means a process that is not one.
+    'alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null && ! grep -q "^State:[[:space:]]*Z" "/proc/$1/status" 2>/dev/null; }',
+    sectionCall('state', `show ${MONITOR_STATE_PATH}; true`),
+    sectionCall('service', service),
+    sectionCall('conntrack', connectionCountScript(gw)),
+    sectionCall('audit', `tail -n ${AUDIT_RECORDS} ${AUDIT_LOG} 2>/dev/null; true`),
+    DONE_LINE,
   ];
   return { marker, script: lines.join('\n') + '\n' };
 }
 
 function keyValues(body: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of body.split('\n')) {
-    const i = line.indexOf('=');
-    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1).trim());
-  }
-  return out;
+  return new Map(Object.entries(parseKeyValues(body)));
 }
 
 const integer = (text: string | undefined): number | null => (text !== undefined && /^\d{1,12}$/.test(text) ? Number(text) : null);
 
 /** Throws when the output is cut short: a partial status must not read as "monitor not running". */
 export function parseStatusOutput(gw: GatewaySpec, output: string, marker: string): GatewayStatus {
-  const bodies = new Map<string, string>();
-  const parts = output.split(new RegExp(`^@@${marker} (\\S+)$`, 'm'));
-  for (let i = 1; i + 1 < parts.length; i += 2) bodies.set(parts[i]!, parts[i + 1]!);
-  if (!bodies.has('end') || SECTIONS.some((s) => !bodies.has(s))) throw new Error('status output is truncated or garbled');
+  const sections = readSections(output, marker);
+  if (SECTIONS.some((s) => !sections.has(s))) throw new Error('status output is truncated or garbled');
+  const bodies = new Map([...sections].map(([name, s]) => [name, s.body]));
   const state = keyValues(bodies.get('state')!);
   const service = keyValues(bodies.get('service')!);
   const counts = keyValues(bodies.get('conntrack')!);

@@ -12,7 +12,7 @@ import { stringify } from 'yaml';
 import { InputError } from '../../src/errors.js';
 import { parseInventoryText } from '../../src/inventory/index.js';
 import type { GatewaySpec } from '../../src/model/inventory.js';
-import { buildFactsScript } from '../../src/facts/gather.js';
+import { buildFactsScript } from '../../src/facts/script.js';
 import { factsRequestFor, renderDesiredState } from '../../src/render/desired.js';
 import { loadPlaybook } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
@@ -20,7 +20,7 @@ import { diffResources } from '../../src/diff/diff.js';
 import { planSteps } from '../../src/apply/steps.js';
 import { buildApplyScript } from '../../src/apply/script.js';
 import { stdinPayloads } from '../helpers/stdin-payloads.js';
-import { shellQuote } from '../../src/ssh/quote.js';
+import { shellQuote } from '../../src/remote/quote.js';
 import { factsFor } from '../helpers/gateway.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -6,21 +6,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseFacts, type FactsRequest } from '../../src/facts/gather.js';
+import { parseFacts } from '../../src/facts/parse.js';
+import type { FactsRequest } from '../../src/model/facts.js';
 import type { HostFacts } from '../../src/model/facts.js';
 import type { GatewaySpec } from '../../src/model/inventory.js';
 import { loadPlaybook, PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
 import { renderDesiredState } from '../../src/render/desired.js';
 import { enforcePrerequisites, runChecks } from '../../src/checks/index.js';
-import { inPrefix } from '../../src/checks/host.js';
+import { inPrefix } from '../../src/model/net.js';
 import { RemoteError } from '../../src/errors.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const MARKER = 'fixturemarker0001';
 const fixture = (name: string) => readFileSync(join(FIXTURES, name), 'utf8');
-const request: FactsRequest = { sysctlKeys: ['net.ipv4.ip_forward'], filePaths: [], services: [], ranges: { priorityFirst: 100, priorityLast: 199, tables: new Set([101, 102]) } };
+const request: FactsRequest = { sysctlKeys: ['net.ipv4.ip_forward'], filePaths: [], services: [], ranges: { priorityFirst: 100, priorityLast: 199, tables: new Set([101, 102]) }, firewall: 'iptables', firewallCandidates: ['iptables'] };
 
 /** The captured facts output with some sections' bodies and exit codes replaced. */
 function withSections(output: string, replace: Record<string, { body: string; rc: number }>): string {
@@ -61,7 +62,7 @@ describe('a kernel with everything built in (this machine: no /proc/modules, no 
   it('parses as no module support at all', () => {
     expect(facts.modules.loaded).toBeNull();
     expect(facts.modules.available).toBeNull();
-    expect(facts.modules.registeredMatches).toContain('statistic');
+    expect(facts.firewall.iptables?.registeredMatches).toContain('statistic');
   });
 
   it('reports every piece the rules use as present, and plans no module load', () => {
@@ -122,7 +123,7 @@ describe('a modular kernel (Debian-like, nf_tables backend)', () => {
   });
 
   it('with iptables-legacy, needs the iptable_* table modules instead', () => {
-    const legacy = { ...facts, tools: { ...facts.tools, iptablesBackend: 'legacy' } };
+    const legacy = { ...facts, firewall: { ...facts.firewall, iptables: { ...facts.firewall.iptables!, variant: 'legacy' as const } } };
     const results = byId(runChecks(gw, legacy, render(gw, legacy)));
     expect(results.get('netfilter:table:mangle')).toMatchObject({ status: 'fix', message: expect.stringContaining('iptable_mangle') });
     expect(render(gw, legacy).filter((r) => r.kind === 'module').map((r) => r.id)).toEqual(['module:iptable_mangle', 'module:iptable_nat', 'module:xt_statistic']);
@@ -180,7 +181,7 @@ describe('tools and interfaces', () => {
   const base = kernelFacts(gw, builtinOutput);
 
   it('warns about rules in the other backend and a missing conntrack, fails without --noflush', () => {
-    const facts = { ...base, tools: { ...base.tools, otherBackendRules: 3, conntrack: false, iptablesRestoreNoflush: false } };
+    const facts = { ...base, tools: { ...base.tools, conntrack: false }, firewall: { ...base.firewall, iptables: { ...base.firewall.iptables!, otherVariantRules: 3, restore: false } } };
     const results = byId(runChecks(gw, facts, render(gw, facts)));
     expect(results.get('tool:iptables-backend')).toMatchObject({ status: 'warn', message: expect.stringContaining('3 rule(s) exist in the legacy backend') });
     expect(results.get('tool:conntrack')?.status).toBe('warn');
@@ -188,7 +189,8 @@ describe('tools and interfaces', () => {
   });
 
   it('the captured tools section is this machine: nf_tables, --noflush, ip -json', () => {
-    expect(base.tools).toMatchObject({ iptablesBackend: 'nf_tables', iptablesRestoreNoflush: true, iproute2Json: true });
+    expect(base.tools).toMatchObject({ iproute2Json: true });
+    expect(base.firewall).toMatchObject({ chosen: 'iptables', iptables: { variant: 'nf_tables', restore: true } });
   });
 
   it('fails a link interface that is down, missing, or whose next hop is off-link', () => {

@@ -5,7 +5,8 @@ import type { FileResource, Resource } from '../../src/model/resources.js';
 import { loadPlaybook, PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
 import { renderDesiredState } from '../../src/render/desired.js';
-import { removalState, SYSCTL_ORIGINAL_PATH, SYSTEMD_UNIT_PATH, SYSTEMD_WANTS_PATH } from '../../src/render/persistence.js';
+import { removalState } from '../../src/render/persistence.js';
+import { SYSCTL_ORIGINAL_PATH, SYSTEMD_UNIT_PATH, SYSTEMD_WANTS_PATH } from '../../src/model/paths.js';
 import { diffResources } from '../../src/diff/diff.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 
@@ -30,7 +31,7 @@ describe('persistence files', () => {
 
   it('saves the all-links-up balancer while the monitor has a link down', () => {
     const failedOver = renderDesiredState(gw, playbook, templates, { ...factsFor(gw, { 'link.isp1': 'down' }), sysctls });
-    expect(failedOver.find((r) => r.id === 'chain:mangle:LBPROV_BALANCE')).not.toEqual(desired.find((r) => r.id === 'chain:mangle:LBPROV_BALANCE'));
+    expect(failedOver.find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE')).not.toEqual(desired.find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE'));
     expect(fileOf(failedOver, '/etc/lbprov/persist/iptables.rules')).toEqual(fileOf(desired, '/etc/lbprov/persist/iptables.rules'));
   });
 

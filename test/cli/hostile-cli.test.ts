@@ -139,11 +139,11 @@ const rows: Row[] = [
   { name: 'playbook file outside lbprov\'s paths', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/passwd'), at: { file: 'playbook', line: 9, key: 'resources[1].path' } },
   { name: 'playbook path climbing out with ..', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/lbprov/../shadow'), at: { file: 'playbook', line: 9, key: 'resources[1].path' } },
   { name: 'playbook template outside the templates folder', playbook: (pb) => mutate(pb, 'template: routes.hbs', 'template: ../../etc/passwd.hbs'), at: { file: 'playbook', line: 13, key: 'resources[2].template' } },
-  { name: 'playbook service name with a shell word', playbook: (pb) => mutate(pb, 'name: monitor', 'name: "monitor;reboot"'), at: { file: 'playbook', line: 41, key: 'resources[10].name' } },
+  { name: 'playbook service name with a shell word', playbook: (pb) => mutate(pb, 'name: monitor', 'name: "monitor;reboot"'), at: { file: 'playbook', line: 45, key: 'resources[10].name' } },
   {
     name: 'template referencing a missing variable',
-    templates: { 'mangle.rules.hbs': (text) => text.replace('{{markMask}}', '{{markMaskTypo}}') },
-    at: { file: 'template:mangle.rules.hbs', line: 0, key: 'markMaskTypo' },
+    templates: { 'iptables/mangle.rules.hbs': (text) => text.replace('{{markMask}}', '{{markMaskTypo}}') },
+    at: { file: 'template:iptables/mangle.rules.hbs', line: 0, key: 'markMaskTypo' },
   },
 ];
 

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { diffResources, invertChanges } from '../../src/diff/diff.js';
-import type { Resource } from '../../src/model/resources.js';
-
-const chain = (name: string, rules: string[]): Resource => ({ kind: 'chain', id: `chain:mangle:${name}`, family: 'ipv4', table: 'mangle', chain: name, rules });
-const sysctl = (key: string, value: string): Resource => ({ kind: 'sysctl', id: `sysctl:${key}`, key, value });
+import { diffResources } from '../../src/diff/diff.js';
+import { invertChange } from '../../src/model/changes.js';
+import { chain, ipRule, sysctl } from '../helpers/resources.js';
 
 describe('diffResources', () => {
   it('is empty when desired equals current, whatever the order', () => {
@@ -16,10 +14,15 @@ describe('diffResources', () => {
     const current = [chain('LBPROV_B', ['-j DROP']), chain('LBPROV_OLD', []), sysctl('net.ipv4.ip_forward', '1')];
     const changes = diffResources(desired, current);
     expect(changes.map((c) => [c.action, c.id])).toEqual([
-      ['create', 'chain:mangle:LBPROV_A'],
-      ['update', 'chain:mangle:LBPROV_B'],
-      ['delete', 'chain:mangle:LBPROV_OLD'],
+      ['create', 'ipv4/iptables-chain:mangle:LBPROV_A'],
+      ['update', 'ipv4/iptables-chain:mangle:LBPROV_B'],
+      ['delete', 'ipv4/iptables-chain:mangle:LBPROV_OLD'],
     ]);
+  });
+
+  it('calls an ip rule update a replace: apply adds the new rule before it deletes the old one', () => {
+    const changes = diffResources([ipRule(111, 'from 203.0.113.3 lookup 101')], [ipRule(111, 'from 203.0.113.2 lookup 101')]);
+    expect(changes.map((c) => [c.action, c.id])).toEqual([['replace', 'ipv4/ip-rule:111']]);
   });
 
   it('sees a reordered chain as a change (rule order matters)', () => {
@@ -30,10 +33,10 @@ describe('diffResources', () => {
   it('inverts into the changes that restore the current state', () => {
     const desired = [chain('LBPROV_A', ['-j RETURN'])];
     const current = [chain('LBPROV_OLD', [])];
-    const undo = invertChanges(diffResources(desired, current));
+    const undo = diffResources(desired, current).map(invertChange);
     expect(undo.map((c) => [c.action, c.id])).toEqual([
-      ['delete', 'chain:mangle:LBPROV_A'],
-      ['create', 'chain:mangle:LBPROV_OLD'],
+      ['delete', 'ipv4/iptables-chain:mangle:LBPROV_A'],
+      ['create', 'ipv4/iptables-chain:mangle:LBPROV_OLD'],
     ]);
   });
 });

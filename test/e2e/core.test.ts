@@ -48,7 +48,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
   it('plan lists every resource, exits 2 and touches nothing', async () => {
     const { result, commands } = await t.traced(['plan', '-i', t.lab.inventoryPath]);
     expect(result.code, result.stderr).toBe(2);
-    for (const id of ['chain:mangle:LBPROV_PRE', 'chain:mangle:LBPROV_BALANCE', 'chain:nat:LBPROV_NAT', 'jump:mangle:PREROUTING:LBPROV_PRE', 'route-table:101', 'route-table:102', 'ip-rule:100', 'ip-rule:111', 'sysctl:net.ipv4.conf.wan1.rp_filter']) {
+    for (const id of ['ipv4/iptables-chain:mangle:LBPROV_PRE', 'ipv4/iptables-chain:mangle:LBPROV_BALANCE', 'ipv4/iptables-chain:nat:LBPROV_NAT', 'ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE', 'ipv4/route-table:101', 'ipv4/route-table:102', 'ipv4/ip-rule:100', 'ipv4/ip-rule:111', 'sysctl:net.ipv4.conf.wan1.rp_filter']) {
       expect(result.stdout).toContain(id);
     }
     expect(result.stdout).toMatch(/gw1: \d+ to add, \d+ to change, 0 to remove/);
@@ -62,7 +62,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     expect(result.code).toBe(2);
     const plan = JSON.parse(result.stdout);
     expect(plan.hosts[0].gateway).toBe('gw1');
-    expect(plan.hosts[0].changes.map((c: { id: string }) => c.id)).toContain('chain:mangle:LBPROV_BALANCE');
+    expect(plan.hosts[0].changes.map((c: { id: string }) => c.id)).toContain('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
   });
 
   it('up without a terminal and without --yes refuses and changes nothing', async () => {
@@ -88,7 +88,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
         done({ code, out });
       });
     });
-    expect(answered.out).toContain('chain:mangle:LBPROV_BALANCE');
+    expect(answered.out).toContain('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
     expect(answered.out).toMatch(/Apply these changes to 1 gateway\(s\)\? \[y\/N\]/);
     expect(answered.out).toMatch(/gw1\s+not-started/);
     expect(answered.code).toBe(1);
@@ -139,7 +139,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     const plan = await t.cli(['plan', '-i', t.lab.inventoryPath, '--json']);
     expect(plan.code).toBe(2);
     const changes = JSON.parse(plan.stdout).hosts[0].changes.map((c: { action: string; id: string }) => `${c.action} ${c.id}`);
-    expect(changes.sort()).toEqual(['create ip-rule:112', 'update chain:mangle:LBPROV_PRE']);
+    expect(changes.sort()).toEqual(['create ipv4/ip-rule:112', 'update ipv4/iptables-chain:mangle:LBPROV_PRE']);
     const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
     expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);

@@ -44,7 +44,7 @@ describe.skipIf(skipLab)('down: clean removal', () => {
     const installed = await snapshot();
     const { result, commands } = await t.traced(['down', '-i', t.lab.inventoryPath, '--check']);
     expect(result.code, result.stderr).toBe(2);
-    for (const line of ['- chain:mangle:LBPROV_PRE', '- jump:nat:POSTROUTING:LBPROV_NAT', '- route-table:101', '- ip-rule:100', '- file:/etc/lbprov/restore.sh', '- service:monitor', '~ sysctl:net.ipv4.conf.wan1.rp_filter']) {
+    for (const line of ['- ipv4/iptables-chain:mangle:LBPROV_PRE', '- ipv4/iptables-jump:nat:POSTROUTING:LBPROV_NAT', '- ipv4/route-table:101', '- ipv4/ip-rule:100', '- file:/etc/lbprov/restore.sh', '- service:monitor', '~ sysctl:net.ipv4.conf.wan1.rp_filter']) {
       expect(result.stdout).toContain(line);
     }
     expect(commands.every((c) => !c.mutating)).toBe(true);

@@ -12,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import type { GatewaySpec } from '../../src/model/inventory.js';
 import { loadCommon } from '../../src/cli/context.js';
-import { applyPlan, planGateway, type RunContext } from '../../src/runner/gateway.js';
+import { balancerPlanner, type RunContext } from '../../src/runner/gateway.js';
+import { planAndApply, runFleet } from '../../src/runner/loop.js';
 import { parseMaxFail, parseSerial, runRollout } from '../../src/runner/rollout.js';
 import type { HostResult } from '../../src/runner/fleet.js';
 import { buildJsonReport, formatFleetPlan, formatRolloutRecap } from '../../src/report/fleet-plan.js';
@@ -35,17 +36,11 @@ describe.skipIf(skipLab)('rollout: waves, max-fail, fleet plan and reports on 10
   });
 
   it('real plans of 10 gateways differing only in addresses and names read as one group', async () => {
-    const plans = await Promise.all(
-      gateways.map(async (gw) => {
-        const planned = await planGateway(gw, ctx);
-        await planned.session.close();
-        return planned.plan;
-      }),
-    );
+    const plans = (await runFleet(gateways, ctx, 20, { lock: false, planner: balancerPlanner(ctx) })).map((o) => o.result.plan!);
     expect(new Set(plans.map((p) => JSON.stringify(p.changes))).size).toBe(10);
     const text = formatFleetPlan(plans, plainColours);
     expect(text).toMatch(/^10 gateways: gw1\.\.gw10\n {2}\(addresses and names differ per gateway; shown for gw1\)$/m);
-    expect(text.match(/\+ chain:mangle:LBPROV_BALANCE/g)).toHaveLength(1);
+    expect(text.match(/\+ ipv4\/iptables-chain:mangle:LBPROV_BALANCE/g)).toHaveLength(1);
     expect(text).toContain('10 gateway(s) planned: 10 with changes, 0 without');
   });
 
@@ -61,17 +56,7 @@ describe.skipIf(skipLab)('rollout: waves, max-fail, fleet plan and reports on 10
     const rollout = await runRollout(
       gateways,
       { serial: parseSerial('1,50%,100%'), maxFail: parseMaxFail('10%'), forks: 20 },
-      async (gw): Promise<HostResult> => {
-        const t0 = performance.now();
-        const planned = await planGateway(gw, ctx);
-        try {
-          if (planned.plan.changes.length === 0) return { gateway: gw.name, status: 'ok', plan: planned.plan, durationMs: performance.now() - t0 };
-          await applyPlan(planned, planned.plan, ctx, { confirmTimeoutS: null });
-          return { gateway: gw.name, status: 'changed', plan: planned.plan, durationMs: performance.now() - t0 };
-        } finally {
-          await planned.session.close();
-        }
-      },
+      (gw): Promise<HostResult> => planAndApply(gw, ctx, { lock: false, planner: balancerPlanner(ctx), apply: { options: { confirmTimeoutS: null } } }),
       (e) => {
         if (e.type === 'host-start') started.push(e.gateway);
       },
@@ -101,7 +86,7 @@ describe.skipIf(skipLab)('rollout: waves, max-fail, fleet plan and reports on 10
     // Notes (the failover mechanism) come before "no changes".
     expect(result.stdout).toMatch(/^4 gateways: gw1, gw2, gw4, gw6\n(?: {2}# .*\n)* {2}no changes$/m);
     expect(result.stdout).toMatch(/^4 gateways: gw5, gw7, gw9, gw10\n/m);
-    expect(result.stdout.match(/\+ chain:mangle:LBPROV_BALANCE/g)).toHaveLength(1);
+    expect(result.stdout.match(/\+ ipv4\/iptables-chain:mangle:LBPROV_BALANCE/g)).toHaveLength(1);
     expect(result.stdout).toMatch(/^gw3\s+unreachable/m);
   });
 

@@ -52,7 +52,7 @@ describe.skipIf(skipLab)('safe apply', () => {
   it('a failing step rolls back: the gateway is byte-for-byte as before', async () => {
     const before = await fullState();
     // The nat payload is applied after files, sysctls, routes, rules and mangle: all of those must be undone.
-    const playbook = customPlaybook('bad-nat', 'nat.rules.hbs', (s) => s.replace('COMMIT', '-A LBPROV_NAT -j LBPROV_MISSING\nCOMMIT'));
+    const playbook = customPlaybook('bad-nat', 'iptables/nat.rules.hbs', (s) => s.replace('COMMIT', '-A LBPROV_NAT -j LBPROV_MISSING\nCOMMIT'));
     const up = await t.cli(['up', '-i', inventory, '-p', playbook, '--yes']);
     expect(up.code).toBe(1);
     expect(up.stdout + up.stderr).toMatch(/apply failed at step \d+ \(iptables nat[^)]*\); rolled back/);
@@ -76,7 +76,7 @@ describe.skipIf(skipLab)('safe apply', () => {
     // A later plan with the real playbook sees the same state as before the attempt.
     const plan = await t.cli(['plan', '-i', inventory, '--json']);
     expect(plan.code).toBe(2);
-    expect(JSON.parse(plan.stdout).hosts[0].changes.map((c: { action: string; id: string }) => `${c.action} ${c.id}`)).toContain('create ip-rule:100');
+    expect(JSON.parse(plan.stdout).hosts[0].changes.map((c: { action: string; id: string }) => `${c.action} ${c.id}`)).toContain('create ipv4/ip-rule:100');
     expect(await t.gw(['cat', '/var/log/lbprov/audit.log'])).toMatch(/"result":"reverted"/);
   });
 
@@ -141,7 +141,7 @@ describe.skipIf(skipLab)('safe apply', () => {
     expect(plan.code).toBe(2);
     const up = await t.cli(['up', '-i', inventory, '--plan', planFile, '--yes', '--json']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect(JSON.parse(up.stdout).results[0].plan.changes.map((c: { id: string }) => c.id)).toEqual(['ip-rule:112']);
+    expect(JSON.parse(up.stdout).results[0].plan.changes.map((c: { id: string }) => c.id)).toEqual(['ipv4/ip-rule:112']);
     expect((await t.cli(['plan', '-i', inventory])).code).toBe(0);
 
     await t.gw(['ip', 'rule', 'del', 'priority', '112']);
@@ -151,7 +151,7 @@ describe.skipIf(skipLab)('safe apply', () => {
     const before = await fullState();
     const refused = await t.cli(['up', '-i', inventory, '--plan', stale, '--yes']);
     expect(refused.code).toBe(1);
-    expect(refused.stdout + refused.stderr).toMatch(/refusing the saved plan: state changed since the plan was made: ip-rule:111/);
+    expect(refused.stdout + refused.stderr).toMatch(/refusing the saved plan: state changed since the plan was made: ipv4\/ip-rule:111/);
     expect(await fullState()).toEqual(before);
   });
 
@@ -164,6 +164,6 @@ describe.skipIf(skipLab)('safe apply', () => {
     const audit = (await t.gw(['cat', '/var/log/lbprov/audit.log'])).trim().split('\n').map((l) => JSON.parse(l));
     const last = audit.filter((r) => r.record.run === runs.at(-1).run);
     expect(last.map((r) => r.result)).toEqual(['applied', 'confirmed']);
-    expect(last[0].record.changes).toEqual(expect.arrayContaining(['create ip-rule:111', 'create ip-rule:112']));
+    expect(last[0].record.changes).toEqual(expect.arrayContaining(['create ipv4/ip-rule:111', 'create ipv4/ip-rule:112']));
   });
 });

@@ -8,13 +8,16 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFactsScript, parseFacts, scriptStderr, type FactsRequest } from '../../src/facts/gather.js';
+import { buildFactsScript } from '../../src/facts/script.js';
+import { parseFacts } from '../../src/facts/parse.js';
+import { scriptStderr } from '../../src/remote/sections.js';
+import type { FactsRequest } from '../../src/model/facts.js';
 import { RemoteError } from '../../src/errors.js';
 
 const work = mkdtempSync(join(tmpdir(), 'lbprov-gather-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const request: FactsRequest = { sysctlKeys: [], filePaths: [], services: [], ranges: { priorityFirst: 100, priorityLast: 199, tables: new Set([101]) } };
+const request: FactsRequest = { sysctlKeys: [], filePaths: [], services: [], ranges: { priorityFirst: 100, priorityLast: 199, tables: new Set([101]) }, firewall: 'iptables', firewallCandidates: ['iptables'] };
 const LINK = JSON.stringify([{ ifname: 'wan1', flags: ['UP', 'LOWER_UP'] }]);
 const ADDR = JSON.stringify([{ ifname: 'wan1', flags: ['UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local: '203.0.113.2', prefixlen: 26 }] }]);
 
@@ -41,7 +44,7 @@ describe('facts script sections and their stderr', () => {
   it('a section writing to stderr becomes a warning of that section; the stream carries only marker lines besides', () => {
     const r = run(stubs('ok', ['[]', '[]', LINK, ADDR]));
     expect(r.status).toBe(0);
-    const facts = parseFacts('gw1', r.stdout, r.marker, request, r.stderr);
+    const facts = parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr });
     expect(facts.warnings).toContain('iptables-save: iptables-save: table nat is incompatible, use nft');
     expect(facts.interfaces).toEqual([{ name: 'wan1', up: true, ipv4: ['203.0.113.2/26'] }]);
     expect(r.stderr).toMatch(new RegExp(`^@@${r.marker} begin iptables$`, 'm'));
@@ -57,7 +60,7 @@ describe('facts script sections and their stderr', () => {
 
   it('ip output with fewer documents than commands is refused as facts', () => {
     const r = run(stubs('short', ['[]', '[]', LINK]));
-    expect(() => parseFacts('gw1', r.stdout, r.marker, request, r.stderr)).toThrow(RemoteError);
-    expect(() => parseFacts('gw1', r.stdout, r.marker, request, r.stderr)).toThrow(/expected 4 JSON documents/);
+    expect(() => parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr })).toThrow(RemoteError);
+    expect(() => parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr })).toThrow(/expected 4 JSON documents/);
   });
 });

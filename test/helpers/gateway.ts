@@ -21,6 +21,7 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
     tableBase: 100,
     priorityBase: 100,
     failover: 'auto',
+    firewall: 'auto',
     source: 'test.yml:1',
   };
 }
@@ -34,8 +35,14 @@ export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}): 
     ],
     owned: [],
     sysctls: {},
-    modules: { loaded: null, builtin: null, available: null, registeredMatches: [], registeredTargets: [] },
-    tools: { iptablesVersion: 'iptables v1.8.9 (nf_tables)', iptablesBackend: 'nf_tables', otherBackendRules: 0, iptablesRestoreNoflush: true, iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
+    modules: { loaded: null, builtin: null, available: null },
+    tools: { iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
+    firewall: {
+      recorded: null,
+      chosen: 'iptables',
+      reason: 'firewall: iptables (auto: no lbprov on this gateway yet)',
+      iptables: { version: 'iptables v1.8.9 (nf_tables)', variant: 'nf_tables', otherVariantRules: 0, restore: true, registeredMatches: [], registeredTargets: [] },
+    },
     monitor: { pid: null, running: false, state: health },
     fingerprint: 'x',
     warnings: [],

@@ -69,6 +69,7 @@ describe('the core issue example', () => {
       tableBase: 100,
       priorityBase: 100,
       failover: 'auto',
+      firewall: 'auto',
       source: 'example.yml:7',
     });
   });

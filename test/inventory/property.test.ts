@@ -82,7 +82,7 @@ function assertSafe(inventory: Inventory): void {
   }
   const isInt = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
   for (const g of inventory.gateways) {
-    expect(Object.keys(g).sort()).toEqual(['failover', 'lanInterfaces', 'links', 'markMask', 'name', 'priorityBase', 'source', 'ssh', 'sshExplicit', 'tableBase']);
+    expect(Object.keys(g).sort()).toEqual(['failover', 'firewall', 'lanInterfaces', 'links', 'markMask', 'name', 'priorityBase', 'source', 'ssh', 'sshExplicit', 'tableBase']);
     for (const key of g.sshExplicit ?? []) expect(['host', ...Object.keys(g.ssh), 'identityFile', 'proxyJump']).toContain(key);
     expect(isGatewayName(g.name), g.name).toBe(true);
     expect(g.source).toMatch(new RegExp(`^${FILE}:\\d+$`));

@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderDesiredState, resourcesFromText } from '../../src/render/desired.js';
-import { ownedRanges } from '../../src/render/ownership.js';
-import type { ChainResource } from '../../src/model/resources.js';
+import { ownedRanges } from '../../src/model/ownership.js';
+import type { IptablesChainResource } from '../../src/model/resources.js';
+import { iptablesBackend } from '../../src/firewall/iptables/index.js';
 import { factsFor } from '../helpers/gateway.js';
 import { alive, CLOCK_START, MonitorSandbox, monitoredGateway, playbook, templates, waitFor } from './harness.js';
 
@@ -27,15 +28,15 @@ afterEach(() => {
 /** LBPROV_BALANCE as `up` renders it when the monitor reports `down` links down. */
 function renderedBalance(gw: ReturnType<typeof monitoredGateway>, down: string[]): string[] {
   const health = Object.fromEntries(down.map((name) => [`link.${name}`, 'down']));
-  const chain = renderDesiredState(gw, playbook, templates, factsFor(gw, health)).find((r) => r.id === 'chain:mangle:LBPROV_BALANCE') as ChainResource;
+  const chain = renderDesiredState(gw, playbook, templates, factsFor(gw, health)).find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE') as IptablesChainResource;
   return chain.rules;
 }
 
 /** The LBPROV_BALANCE rules an iptables-restore payload sets, canonicalised like the diff does. */
 function payloadBalance(payload: string, gw: ReturnType<typeof monitoredGateway>): string[] {
-  const resources = resourcesFromText({ type: 'iptables', table: 'mangle', template: 'payload' }, payload, 'payload', ownedRanges(gw));
-  expect(resources.map((r) => r.id)).toEqual(['chain:mangle:LBPROV_BALANCE']);
-  return (resources[0] as ChainResource).rules;
+  const resources = resourcesFromText({ type: 'firewall', backend: 'iptables', table: 'mangle', template: 'payload' }, payload, 'payload', ownedRanges(gw), iptablesBackend);
+  expect(resources.map((r) => r.id)).toEqual(['ipv4/iptables-chain:mangle:LBPROV_BALANCE']);
+  return (resources[0] as IptablesChainResource).rules;
 }
 
 describe('monitor.sh run (stubbed ping, fake clock)', () => {
@@ -170,7 +171,7 @@ describe('monitor.sh run (stubbed ping, fake clock)', () => {
   it('with the condition match, writes 0/1 per link instead of swapping chains', async () => {
     const gw = monitoredGateway([3, 1], { down: 2 });
     const facts = factsFor(gw);
-    facts.modules.registeredMatches = ['condition'];
+    facts.firewall.iptables!.registeredMatches = ['condition'];
     const s = sandbox(gw, facts);
     // The kernel creates these files when the rules using them load.
     writeFileSync(join(s.conditions, 'lbprov_isp1'), '0\n');

@@ -4,7 +4,7 @@ import { loadPlaybook, PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
 import { factsRequestFor, renderDesiredState } from '../../src/render/desired.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
-import type { ChainResource, Resource } from '../../src/model/resources.js';
+import type { IptablesChainResource, Resource } from '../../src/model/resources.js';
 import { InputError } from '../../src/errors.js';
 import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,34 +17,35 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
   it('renders the measured 3:1 rule set with marks under the mask', () => {
     const gw = gatewaySpec([3, 1]);
     const desired = renderDesiredState(gw, playbook, templates, factsFor(gw));
-    const balance = byId(desired, 'chain:mangle:LBPROV_BALANCE') as ChainResource;
+    const balance = byId(desired, 'ipv4/iptables-chain:mangle:LBPROV_BALANCE') as IptablesChainResource;
     expect(balance.rules).toEqual([
       '-m statistic --mode nth --every 4 --packet 0 -j MARK --set-xmark 0x10000000/0xf0000000',
       '-m statistic --mode nth --every 4 --packet 1 -j MARK --set-xmark 0x20000000/0xf0000000',
       '-m statistic --mode nth --every 4 --packet 2 -j MARK --set-xmark 0x10000000/0xf0000000',
       '-m statistic --mode nth --every 4 --packet 3 -j MARK --set-xmark 0x10000000/0xf0000000',
     ]);
-    const pre = byId(desired, 'chain:mangle:LBPROV_PRE') as ChainResource;
+    const pre = byId(desired, 'ipv4/iptables-chain:mangle:LBPROV_PRE') as IptablesChainResource;
     expect(pre.rules[0]).toBe('-j CONNMARK --restore-mark --nfmask 0xf0000000 --ctmask 0xf0000000');
     expect(pre.rules.at(-1)).toBe('-j CONNMARK --save-mark --nfmask 0xf0000000 --ctmask 0xf0000000');
     expect(pre.rules).toContain('-i wan2 -m conntrack --ctstate NEW -j MARK --set-xmark 0x20000000/0xf0000000');
-    expect(desired.filter((r) => r.kind === 'jump').map((r) => r.id).sort()).toEqual([
-      'jump:mangle:OUTPUT:LBPROV_OUT',
-      'jump:mangle:PREROUTING:LBPROV_PRE',
-      'jump:nat:POSTROUTING:LBPROV_NAT',
+    expect(desired.filter((r) => r.kind === 'iptables-jump').map((r) => r.id).sort()).toEqual([
+      'ipv4/iptables-jump:mangle:OUTPUT:LBPROV_OUT',
+      'ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE',
+      'ipv4/iptables-jump:nat:POSTROUTING:LBPROV_NAT',
     ]);
     expect(desired.filter((r) => r.kind === 'ip-rule').map((r) => `${(r as { priority: number }).priority}`)).toEqual(['100', '101', '102', '111', '112']);
-    expect(byId(desired, 'ip-rule:111')).toMatchObject({ selector: 'from 203.0.113.2 lookup 101' });
-    expect(byId(desired, 'route-table:102')).toMatchObject({ routes: ['default via 203.0.113.9 dev wan2'] });
+    expect(byId(desired, 'ipv4/ip-rule:111')).toMatchObject({ selector: 'from 203.0.113.2 lookup 101' });
+    expect(byId(desired, 'ipv4/route-table:102')).toMatchObject({ routes: ['default via 203.0.113.9 dev wan2'] });
     expect(byId(desired, 'sysctl:net.ipv4.conf.wan1.rp_filter')).toMatchObject({ value: '2' });
     expect(byId(desired, 'file:/etc/iproute2/rt_tables.d/lbprov.conf')).toMatchObject({ content: expect.stringContaining('101 lbprov_isp1') });
     expect(byId(desired, 'file:/etc/lbprov/manifest')).toMatchObject({ content: expect.stringContaining('/etc/iproute2/rt_tables.d/lbprov.conf') });
+    expect(byId(desired, 'file:/etc/lbprov/firewall')).toMatchObject({ content: 'iptables\n' });
   });
 
   it('leaves a link the monitor reports down out of the pool, keeping the others in ratio', () => {
     const gw = gatewaySpec([5, 2, 1]);
     const desired = renderDesiredState(gw, playbook, templates, factsFor(gw, { 'link.isp1': 'down' }));
-    const balance = byId(desired, 'chain:mangle:LBPROV_BALANCE') as ChainResource;
+    const balance = byId(desired, 'ipv4/iptables-chain:mangle:LBPROV_BALANCE') as IptablesChainResource;
     expect(balance.rules).toHaveLength(3);
     expect(balance.rules.filter((r) => r.endsWith('0x20000000/0xf0000000'))).toHaveLength(2);
     expect(balance.rules.filter((r) => r.endsWith('0x30000000/0xf0000000'))).toHaveLength(1);
@@ -53,13 +54,14 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
   it('uses a plain MARK when a single link is left', () => {
     const gw = gatewaySpec([3, 1]);
     const desired = renderDesiredState(gw, playbook, templates, factsFor(gw, { 'link.isp1': 'down' }));
-    expect((byId(desired, 'chain:mangle:LBPROV_BALANCE') as ChainResource).rules).toEqual(['-j MARK --set-xmark 0x20000000/0xf0000000']);
+    expect((byId(desired, 'ipv4/iptables-chain:mangle:LBPROV_BALANCE') as IptablesChainResource).rules).toEqual(['-j MARK --set-xmark 0x20000000/0xf0000000']);
   });
 
   it('asks the facts script for exactly the sysctls and files the playbook manages', () => {
     const request = factsRequestFor(gatewaySpec(), playbook, templates);
     expect(request.sysctlKeys).toEqual(['net.ipv4.ip_forward', 'net.ipv4.conf.wan1.rp_filter', 'net.ipv4.conf.wan2.rp_filter']);
     expect(request.filePaths).toEqual([
+      '/etc/lbprov/firewall',
       '/etc/iproute2/rt_tables.d/lbprov.conf',
       '/etc/lbprov/monitor.sh',
       '/etc/lbprov/monitor.conf',
@@ -68,6 +70,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
       '/etc/lbprov/restore.sh',
     ]);
     expect(request.services).toEqual(['monitor']);
+    expect(request.firewallCandidates).toEqual(['iptables']);
   });
 
   it('passes numbers to templates as strings (Handlebars 4.7 adds adjacent numbers)', () => {
@@ -96,7 +99,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
     writeFileSync(join(dir, 'evil.hbs'), '*nat\n-A POSTROUTING -j ACCEPT\nCOMMIT\n');
     const set = loadTemplateSet(dir);
     const gw = gatewaySpec();
-    const pb = { ...playbook, templatesDir: dir, resources: [{ type: 'iptables' as const, table: 'nat' as const, template: 'evil.hbs' }] };
+    const pb = { ...playbook, templatesDir: dir, resources: [{ type: 'firewall' as const, backend: 'iptables' as const, table: 'nat', template: 'evil.hbs' }] };
     expect(() => renderDesiredState(gw, pb, set, factsFor(gw))).toThrow(/may only jump to an lbprov chain/);
   });
 });

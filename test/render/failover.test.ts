@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { loadPlaybook, PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
 import { renderDesiredState, resourcesFromText } from '../../src/render/desired.js';
-import { ownedRanges } from '../../src/render/ownership.js';
+import { ownedRanges } from '../../src/model/ownership.js';
 import { buildFailoverView, chooseMechanism } from '../../src/render/failover-view.js';
 import { buildBalancerView } from '../../src/render/view-model.js';
 import type { GatewaySpec, FailoverMode } from '../../src/model/inventory.js';
 import type { HostFacts, ModuleFacts } from '../../src/model/facts.js';
-import type { ChainResource, FileResource, Resource } from '../../src/model/resources.js';
+import type { FileResource, IptablesChainResource, Resource } from '../../src/model/resources.js';
+import { iptablesBackend } from '../../src/firewall/iptables/index.js';
 import { RemoteError } from '../../src/errors.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 
@@ -20,15 +21,19 @@ function gateway(weights: number[], failover: FailoverMode = 'auto'): GatewaySpe
   return { ...gw, failover, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
 }
 
-function factsWith(gw: GatewaySpec, modules: Partial<ModuleFacts> = {}, health: Record<string, string> = {}): HostFacts {
+/** Module facts, and the matches iptables lists as registered. */
+type KernelSide = Partial<ModuleFacts> & { registeredMatches?: string[] };
+
+function factsWith(gw: GatewaySpec, { registeredMatches, ...modules }: KernelSide = {}, health: Record<string, string> = {}): HostFacts {
   const facts = factsFor(gw, health);
-  return { ...facts, modules: { ...facts.modules, ...modules } };
+  const iptables = { ...facts.firewall.iptables!, registeredMatches: registeredMatches ?? [] };
+  return { ...facts, modules: { ...facts.modules, ...modules }, firewall: { ...facts.firewall, iptables } };
 }
 
 const healthFor = (gw: GatewaySpec, mask: number) =>
   Object.fromEntries(gw.links.flatMap((l, i) => ((mask >> i) & 1 ? [] : [[`link.${l.name}`, 'down']])));
 
-const balanceOf = (rs: Resource[]) => (rs.find((r) => r.id === 'chain:mangle:LBPROV_BALANCE') as ChainResource).rules;
+const balanceOf = (rs: Resource[]) => (rs.find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE') as IptablesChainResource).rules;
 const fileOf = (rs: Resource[], path: string) => (rs.find((r) => r.id === `file:${path}`) as FileResource).content;
 
 /** balance.variants split into mask -> the LBPROV_BALANCE rules of its payload (canonical, as the diff sees them). */
@@ -37,16 +42,16 @@ function variantsOf(gw: GatewaySpec, text: string): Map<number, string[]> {
   for (const block of text.split(/^@variant /m).slice(1)) {
     const mask = Number(block.slice(0, block.indexOf(' ')));
     const payload = block.slice(block.indexOf('\n') + 1);
-    const [chain, ...rest] = resourcesFromText({ type: 'iptables', table: 'mangle', template: 'v' }, payload, 'balance.variants', ownedRanges(gw));
+    const [chain, ...rest] = resourcesFromText({ type: 'firewall', backend: 'iptables', table: 'mangle', template: 'v' }, payload, 'balance.variants', ownedRanges(gw), iptablesBackend);
     expect(rest).toEqual([]);
-    expect(chain!.id).toBe('chain:mangle:LBPROV_BALANCE');
-    out.set(mask, (chain as ChainResource).rules);
+    expect(chain!.id).toBe('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
+    out.set(mask, (chain as IptablesChainResource).rules);
   }
   return out;
 }
 
 describe('failover mechanism choice', () => {
-  const cases: { mode: FailoverMode; modules: Partial<ModuleFacts>; mechanism: string; why: RegExp }[] = [
+  const cases: { mode: FailoverMode; modules: KernelSide; mechanism: string; why: RegExp }[] = [
     { mode: 'auto', modules: {}, mechanism: 'chain-swap', why: /auto: the xtables-addons condition match is absent/ },
     { mode: 'auto', modules: { registeredMatches: ['mark', 'condition'] }, mechanism: 'condition', why: /auto: registered in \/proc\/net\/ip_tables_matches/ },
     { mode: 'auto', modules: { loaded: ['xt_condition'] }, mechanism: 'condition', why: /auto: module xt_condition is loaded/ },
@@ -57,10 +62,10 @@ describe('failover mechanism choice', () => {
   ];
   it.each(cases)('$mode with $modules -> $mechanism', ({ mode, modules, mechanism, why }) => {
     const gw = gateway([3, 1], mode);
-    const choice = chooseMechanism(gw, factsWith(gw, modules));
+    const choice = chooseMechanism(gw, iptablesBackend, factsWith(gw, modules));
     expect(choice.mechanism).toBe(mechanism);
     expect(choice.note).toMatch(why);
-    expect(buildBalancerView(gw, factsWith(gw, modules)).failover.note).toBe(choice.note);
+    expect(buildBalancerView(gw, iptablesBackend, factsWith(gw, modules)).failover.note).toBe(choice.note);
   });
 
   it('refuses a forced condition where the match is absent, naming the gateway and the setting', () => {
@@ -185,7 +190,7 @@ describe('monitor settings (monitor.conf)', () => {
   });
 
   it('renders without facts (the pre-render that decides what to read)', () => {
-    const view = buildFailoverView(gateway([3, 1]), null).failover;
+    const view = buildFailoverView(gateway([3, 1]), iptablesBackend, null).failover;
     expect(view.mechanism).toBe('chain-swap');
     expect(view.variants).toHaveLength(3);
   });

@@ -89,7 +89,7 @@ describe('formatFleetPlan', () => {
     expect(text).toContain('1 gateway: gw-c1\n  no changes');
     expect(text).toContain('39 gateway(s) planned: 38 with changes, 1 without');
     // One concrete copy of the 3:1 balancing chain for the 37, one 5:2:1 copy: 2 in all.
-    expect(text.match(/\+ chain:mangle:LBPROV_BALANCE/g)).toHaveLength(2);
+    expect(text.match(/\+ ipv4\/iptables-chain:mangle:LBPROV_BALANCE/g)).toHaveLength(2);
     expect(text).toContain('from 203.0.113.11 lookup 101');
     expect(text).not.toContain('from 203.0.113.15 lookup 101');
     expect(text).toMatch(/^ {2}37 gateways: \d+ to add, 0 to change, 0 to remove each$/m);
@@ -122,7 +122,7 @@ describe('JSON report and rollout recap', () => {
     const gw2 = report.hosts.find((h) => h.gateway === 'gw2')!;
     expect(gw2).toMatchObject({ status: 'changed', wave: 2, durationMs: 12, error: null });
     expect(gw2.changes!.add).toBe(plan.changes.length);
-    expect(gw2.resources).toContain('create chain:mangle:LBPROV_BALANCE');
+    expect(gw2.resources).toContain('create ipv4/iptables-chain:mangle:LBPROV_BALANCE');
     expect(report.hosts.find((h) => h.gateway === 'gw5')).toMatchObject({ status: 'failed', wave: 2, changes: null, error: { reason: 'apply' } });
     expect(report.hosts.find((h) => h.gateway === 'gw9')).toMatchObject({ status: 'not-started', wave: 3 });
     // JSON round trip keeps it all (no undefined, no class instances).

@@ -11,8 +11,9 @@ function gateway(): GatewaySpec {
   return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
 }
 
+const section = (marker: string, name: string, lines: string[]) => [`@@${marker} begin ${name}`, ...lines, '', `@@${marker} end ${name} 0`];
 const output = (marker: string, state: string[], service: string[], counts: string[], audit: string[] = []) =>
-  [`@@${marker} state`, ...state, `@@${marker} service`, ...service, `@@${marker} conntrack`, ...counts, `@@${marker} audit`, ...audit, `@@${marker} end`, ''].join('\n');
+  [...section(marker, 'state', state), ...section(marker, 'service', service), ...section(marker, 'conntrack', counts), ...section(marker, 'audit', audit), `@@${marker} done`, ''].join('\n');
 
 describe('parseStatusOutput', () => {
   it('keeps well-formed audit records and drops crafted ones', () => {
@@ -66,7 +67,7 @@ describe('parseStatusOutput', () => {
 
   it('refuses truncated output rather than reporting a stopped monitor', () => {
     const full = output('m4', state, ['running=1', 'deployed=1'], ['isp1=0']);
-    expect(() => parseStatusOutput(gateway(), full.slice(0, full.indexOf('@@m4 conntrack')), 'm4')).toThrow(/truncated/);
+    expect(() => parseStatusOutput(gateway(), full.slice(0, full.indexOf('@@m4 begin conntrack')), 'm4')).toThrow(/truncated/);
   });
 });
 

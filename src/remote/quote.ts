@@ -11,3 +11,8 @@ export function shellQuote(s: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
+
+/** A payload on a command's stdin: printf is a builtin and shellQuote keeps any text literal. */
+export function pipeInto(payload: string, command: string): string {
+  return `printf '%s' ${shellQuote(payload)} | ${command}`;
+}

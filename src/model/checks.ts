@@ -15,3 +15,11 @@ export interface CheckResult {
   /** What to install or change, when the status is not ok (or when an ok has a better option). */
   remedy?: string;
 }
+
+/** Kernel modules the rendered firewall needs. */
+export interface ModulePlan {
+  /** Installed but not loaded: the plan loads them. */
+  load: string[];
+  /** Every module (not built in) the rules use: loaded at boot from /etc/modules-load.d/lbprov.conf. */
+  persist: string[];
+}

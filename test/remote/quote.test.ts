@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { shellQuote } from '../../src/ssh/quote.js';
+import { shellQuote } from '../../src/remote/quote.js';
 
 /** What a real POSIX shell makes of the quoted words. */
 function throughShell(words: string[]): string[] {

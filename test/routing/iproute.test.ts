@@ -11,8 +11,8 @@ import {
   parseIpRoutes,
   parseIpRules,
   splitJsonDocuments,
-} from '../../src/facts/iproute.js';
-import { ParseError } from '../../src/facts/parse-error.js';
+} from '../../src/routing/index.js';
+import { ParseError } from '../../src/errors.js';
 
 // Recorded by test/fixtures/iproute/record.sh with iproute2 6.1 from rules.txt / routes.txt.
 const dir = fileURLToPath(new URL('../fixtures/iproute/', import.meta.url));
@@ -25,9 +25,9 @@ describe('ip rules', () => {
   const written = lines('rules.txt').map(canonicalIpRuleFromText);
 
   it.each(['rule-N.json', 'rule.json'])('%s: each template form equals what the kernel reports', (file) => {
-    const reported = parseIpRules(json(file), 100, 199);
+    const reported = parseIpRules(json(file), 'ipv4', 100, 199);
     expect(reported.map((r) => ({ priority: r.priority, selector: r.selector }))).toEqual(written);
-    expect(reported.map((r) => r.id)).toEqual(written.map((w) => `ip-rule:${w.priority}`));
+    expect(reported.map((r) => r.id)).toEqual(written.map((w) => `ipv4/ip-rule:${w.priority}`));
   });
 
   it('produces the canonical forms named in the brief', () => {
@@ -45,9 +45,9 @@ describe('ip rules', () => {
   it('leaves rules outside the owned priorities alone, whatever they contain', () => {
     const all = json('rule-N.json') as Record<string, unknown>[];
     expect(all.some((r) => r.priority === 5000)).toBe(true);
-    expect(parseIpRules(json('rule-N.json'), 100, 199).some((r) => r.priority >= 200)).toBe(false);
+    expect(parseIpRules(json('rule-N.json'), 'ipv4', 100, 199).some((r) => r.priority >= 200)).toBe(false);
     const hostile = [...all, { priority: 7000, iif: 'eth0\n-A PREROUTING -j ACCEPT', table: 'x;reboot' }];
-    expect(parseIpRules(hostile, 100, 199)).toHaveLength(written.length);
+    expect(parseIpRules(hostile, 'ipv4', 100, 199)).toHaveLength(written.length);
   });
 
   it('gives a second rule at the same priority its own id, so a diff can remove it', () => {
@@ -56,9 +56,9 @@ describe('ip rules', () => {
       { priority: 101, src: '198.51.100.9', table: '102' },
     ];
     const warnings: string[] = [];
-    expect(parseIpRules(rules, 100, 199, warnings).map((r) => [r.id, r.selector])).toEqual([
-      ['ip-rule:101', 'from all lookup 101'],
-      ['ip-rule:101#2', 'from 198.51.100.9 lookup 102'],
+    expect(parseIpRules(rules, 'ipv4', 100, 199, warnings).map((r) => [r.id, r.selector])).toEqual([
+      ['ipv4/ip-rule:101', 'from all lookup 101'],
+      ['ipv4/ip-rule:101#2', 'from 198.51.100.9 lookup 102'],
     ]);
     expect(warnings).toHaveLength(1);
   });
@@ -92,11 +92,11 @@ describe('ip rules', () => {
   });
 
   it('refuses crafted values in an owned rule instead of guessing', () => {
-    expect(() => parseIpRules([{ priority: 101, iif: 'eth0\n-A PREROUTING -j ACCEPT', table: '101' }], 100, 199)).toThrow(ParseError);
-    expect(() => parseIpRules([{ priority: 101, src: '1.2.3.4; reboot', table: '101' }], 100, 199)).toThrow(ParseError);
-    expect(() => parseIpRules([{ priority: 101, src: 'all', table: 'isp1' }], 100, 199)).toThrow(/ip -N/);
-    expect(() => parseIpRules([{ priority: 101, src: 'all', table: '101', novel: 'a b' }], 100, 199)).toThrow(ParseError);
-    expect(() => parseIpRules([{ src: 'all' }], 100, 199)).toThrow(/priority/);
+    expect(() => parseIpRules([{ priority: 101, iif: 'eth0\n-A PREROUTING -j ACCEPT', table: '101' }], 'ipv4', 100, 199)).toThrow(ParseError);
+    expect(() => parseIpRules([{ priority: 101, src: '1.2.3.4; reboot', table: '101' }], 'ipv4', 100, 199)).toThrow(ParseError);
+    expect(() => parseIpRules([{ priority: 101, src: 'all', table: 'isp1' }], 'ipv4', 100, 199)).toThrow(/ip -N/);
+    expect(() => parseIpRules([{ priority: 101, src: 'all', table: '101', novel: 'a b' }], 'ipv4', 100, 199)).toThrow(ParseError);
+    expect(() => parseIpRules([{ src: 'all' }], 'ipv4', 100, 199)).toThrow(/priority/);
   });
 });
 
@@ -108,9 +108,9 @@ describe('ip routes', () => {
   }
 
   it.each(['route-N.json', 'route.json', 'route-4-N.json'])('%s: owned tables hold exactly the template routes', (file) => {
-    const tables = parseIpRoutes(json(file), ownedTables);
+    const tables = parseIpRoutes(json(file), 'ipv4', ownedTables);
     expect(tables.map((t) => [t.table, t.routes])).toEqual([...written.entries()].sort(([a], [b]) => a - b));
-    expect(tables.map((t) => t.id)).toEqual([...written.keys()].sort().map((t) => `route-table:${t}`));
+    expect(tables.map((t) => t.id)).toEqual([...written.keys()].sort().map((t) => `ipv4/route-table:${t}`));
   });
 
   it('produces the canonical forms named in the brief', () => {
@@ -123,10 +123,10 @@ describe('ip routes', () => {
   });
 
   it('reads the main table from entries without "table" and skips foreign tables', () => {
-    const main = parseIpRoutes(json('route-N.json'), new Set([254]));
+    const main = parseIpRoutes(json('route-N.json'), 'ipv4', new Set([254]));
     expect(main).toHaveLength(1);
     expect(main[0]!.routes).toContain('default via 198.51.100.1 dev pl-w1');
-    expect(parseIpRoutes(json('route-N.json'), ownedTables).some((t) => t.table === 200)).toBe(false);
+    expect(parseIpRoutes(json('route-N.json'), 'ipv4', ownedTables).some((t) => t.table === 200)).toBe(false);
   });
 
   it('canonical routes are valid input again (same result)', () => {
@@ -155,8 +155,8 @@ describe('ip routes', () => {
 
   it('refuses crafted values in an owned table, skips them elsewhere', () => {
     const crafted = { dst: 'default', gateway: '1.2.3.4; reboot', dev: 'eth0', table: '101' };
-    expect(() => parseIpRoutes([crafted], ownedTables)).toThrow(ParseError);
-    expect(parseIpRoutes([{ ...crafted, table: '200' }], ownedTables)).toEqual([]);
+    expect(() => parseIpRoutes([crafted], 'ipv4', ownedTables)).toThrow(ParseError);
+    expect(parseIpRoutes([{ ...crafted, table: '200' }], 'ipv4', ownedTables)).toEqual([]);
   });
 });
 

@@ -2,11 +2,11 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalizeRule, ownedFirewallResources, parseIptablesSave } from '../../src/facts/iptables-save.js';
-import { ParseError } from '../../src/facts/parse-error.js';
+import { canonicalizeRule, ownedIptablesResources, parseIptablesSave } from '../../../src/firewall/iptables/index.js';
+import { ParseError } from '../../../src/errors.js';
 
 // Recorded by test/fixtures/iptables/record.sh with iptables 1.8.9 (nf_tables and legacy).
-const dir = fileURLToPath(new URL('../fixtures/iptables/', import.meta.url));
+const dir = fileURLToPath(new URL('../../fixtures/iptables/', import.meta.url));
 const fixture = (name: string) => readFileSync(dir + name, 'utf8');
 const backends = ['nft', 'legacy'] as const;
 const saveFiles = readdirSync(dir).filter((f) => f.endsWith('.save') && !f.includes('merged'));
@@ -185,21 +185,21 @@ describe('canonicalizeRule', () => {
   });
 });
 
-describe('ownedFirewallResources', () => {
+describe('ownedIptablesResources', () => {
   it.each(backends)('%s: finds lbprov chains and jumps, reports the duplicate jump, ignores foreign rules', (backend) => {
-    const owned = ownedFirewallResources(parseIptablesSave(fixture(`${backend}-gateway.save`)));
+    const owned = ownedIptablesResources(parseIptablesSave(fixture(`${backend}-gateway.save`)), 'ipv4');
     expect(owned.chains.map((c) => c.id).sort()).toEqual([
-      'chain:mangle:LBPROV_BALANCE',
-      'chain:mangle:LBPROV_OUT',
-      'chain:mangle:LBPROV_PRE',
-      'chain:nat:LBPROV_NAT',
+      'ipv4/iptables-chain:mangle:LBPROV_BALANCE',
+      'ipv4/iptables-chain:mangle:LBPROV_OUT',
+      'ipv4/iptables-chain:mangle:LBPROV_PRE',
+      'ipv4/iptables-chain:nat:LBPROV_NAT',
     ]);
     expect(owned.jumps.map((j) => [j.id, j.rule])).toEqual(
       expect.arrayContaining([
-        ['jump:mangle:PREROUTING:LBPROV_PRE', '-j LBPROV_PRE'],
-        ['jump:mangle:PREROUTING:LBPROV_PRE#2', '-j LBPROV_PRE'],
-        ['jump:mangle:OUTPUT:LBPROV_OUT', '-j LBPROV_OUT'],
-        ['jump:nat:POSTROUTING:LBPROV_NAT', '-j LBPROV_NAT'],
+        ['ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE', '-j LBPROV_PRE'],
+        ['ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE#2', '-j LBPROV_PRE'],
+        ['ipv4/iptables-jump:mangle:OUTPUT:LBPROV_OUT', '-j LBPROV_OUT'],
+        ['ipv4/iptables-jump:nat:POSTROUTING:LBPROV_NAT', '-j LBPROV_NAT'],
       ]),
     );
     expect(owned.jumps).toHaveLength(4);
@@ -210,9 +210,9 @@ describe('ownedFirewallResources', () => {
 
   it('gives the same resources for the rendered rule file and for what the gateway saved', () => {
     for (const name of ['measured-0xff', 'measured-0xf0000000']) {
-      const desired = ownedFirewallResources(parseIptablesSave(fixture(`${name}.rules`), name));
+      const desired = ownedIptablesResources(parseIptablesSave(fixture(`${name}.rules`), name), 'ipv4');
       for (const b of backends) {
-        expect(ownedFirewallResources(parseIptablesSave(fixture(`${b}-${name}.save`)))).toEqual(desired);
+        expect(ownedIptablesResources(parseIptablesSave(fixture(`${b}-${name}.save`)), 'ipv4')).toEqual(desired);
       }
       expect(desired.chains.length).toBeGreaterThan(1);
     }
@@ -224,9 +224,9 @@ describe('ownedFirewallResources', () => {
       '-A PREROUTING -g LBPROV_PRE', '-A FOREIGN -j LBPROV_PRE', 'COMMIT',
       '*filter', ':INPUT ACCEPT [0:0]', ':LBPROV_F - [0:0]', '-A INPUT -j LBPROV_F', 'COMMIT',
     ].join('\n');
-    const owned = ownedFirewallResources(parseIptablesSave(text));
+    const owned = ownedIptablesResources(parseIptablesSave(text), 'ipv4');
     expect(owned.jumps).toEqual([]);
-    expect(owned.chains.map((c) => c.id)).toEqual(['chain:mangle:LBPROV_PRE']);
+    expect(owned.chains.map((c) => c.id)).toEqual(['ipv4/iptables-chain:mangle:LBPROV_PRE']);
     expect(owned.foreignReferences.map((r) => `${r.table}/${r.chain}: ${r.rule}`)).toEqual([
       'mangle/PREROUTING: -g LBPROV_PRE',
       'mangle/FOREIGN: -j LBPROV_PRE',

@@ -1,0 +1,155 @@
+/**
+ * The facts every gateway has whatever its firewall: kernel, sysctls, lbprov's files (one tar
+ * stream), modules, tools, init system and the monitor's state. Shell to print them, and the
+ * pure parsers of what came back.
+ */
+import type { FileResource, ServiceResource, SysctlResource } from '../model/resources.js';
+import type { FactsRequest, ModuleFacts, MonitorFacts, ToolFacts } from '../model/facts.js';
+import { resourceId } from '../model/resources.js';
+import { isOwnedFile, MANIFEST_PATH, MONITOR_STATE_PATH, serviceRunPath, SERVICE_NAME, SYSCTL_KEY, sysctlPath } from '../model/paths.js';
+import { shellQuote } from '../remote/quote.js';
+import { parseKeyValues, type Section, type SectionReader } from '../remote/sections.js';
+import { readTar } from './tar.js';
+
+/** Services whose pidfile and revision the script reads (names that could not be one are left out). */
+export function requestedServices(request: FactsRequest): string[] {
+  return request.services.filter((n) => SERVICE_NAME.test(n));
+}
+
+export function coreSections(request: FactsRequest): [string, string][] {
+  return [
+    ['kernel', 'echo "$kr"'],
+    // read is a shell builtin: no process per key.
+    ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `v=; read -r v < ${shellQuote(sysctlPath(k))}; printf '%s=%s\\n' ${shellQuote(k)} "$v"`).join('; ') || 'true'],
+    ['files', filesScript(request.filePaths.filter(isOwnedFile))],
+    ['modules-loaded', 'show /proc/modules'],
+    ['modules-builtin', '[ -r "/lib/modules/$kr/modules.builtin" ] && cat "/lib/modules/$kr/modules.builtin"'],
+    ['modules-available', availableModulesScript()],
+    ['tools', toolsScript()],
+    ['monitor', `show ${MONITOR_STATE_PATH}; true`],
+    ...requestedServices(request).map((name): [string, string] => [`service-${name}`, serviceScript(name)]),
+  ];
+}
+
+/** A service counts as running when the pid in its pidfile is alive. */
+function serviceScript(name: string): string {
+  // kill -0 succeeds on a zombie: read the process state instead.
+  return [
+    `p=; r=; read -r p < ${serviceRunPath(name, 'pid')}; read -r r < ${serviceRunPath(name, 'revision')}; echo "pid=$p"; echo "revision=$r"`,
+    'st=; case "$p" in ""|*[!0-9]*) ;; *) while read -r k v _; do [ "$k" = State: ] && st=$v && break; done < /proc/"$p"/status;; esac',
+    'if [ -n "$st" ] && [ "$st" != Z ]; then echo running=1; else echo running=0; fi',
+  ].join('\n');
+}
+
+/**
+ * Every file in one tar stream: two processes however many files there are.
+ * Paths are plain words ([A-Za-z0-9_./-]), so the list needs no quoting.
+ */
+function filesScript(paths: string[]): string {
+  // Files named in the manifest are read too, so files lbprov stopped wanting can be removed.
+  // Kept from the manifest: plain words, no `..`, under lbprov's folders or named lbprov*.
+  return [
+    `fl=${shellQuote([MANIFEST_PATH, ...paths].map((p) => p.slice(1)).join(' '))}`,
+    `if [ -r ${MANIFEST_PATH} ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in *..*|*[!A-Za-z0-9_./-]*) continue;; /etc/lbprov/*|/var/lib/lbprov/*) ;; /*/*) case \${l##*/} in lbprov*) ;; *) continue;; esac;; *) continue;; esac; fl="$fl \${l#/}"; done < ${MANIFEST_PATH}; fi`,
+    'tar -C / -cf - --no-recursion --ignore-failed-read -- $fl 2>/dev/null | base64 -w0',
+  ].join('\n');
+}
+
+/**
+ * Netfilter modules installed for the running kernel, from modules.dep (one
+ * file) rather than a walk of the module tree; fails when there is no tree.
+ */
+function availableModulesScript(): string {
+  return [
+    'd="/lib/modules/$kr"',
+    'if [ -r "$d/modules.dep" ]; then cut -d: -f1 "$d/modules.dep" | sed -n "s#.*/\\(xt_[^/]*\\|ipt_[^/]*\\|iptable_[^/]*\\|nf_[^/]*\\|nft_[^/]*\\|x_tables\\)\\.ko.*#\\1#p"',
+    'elif [ -d "$d" ]; then find "$d" -name "*.ko*" | sed "s#.*/##; s#\\.ko.*##"',
+    'else false; fi',
+  ].join('\n');
+}
+
+function toolsScript(): string {
+  return [
+    'for tool in ip ping conntrack base64 flock setsid; do command -v "$tool" >/dev/null 2>&1 && echo "has=$tool"; done',
+    'if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=other; fi',
+  ].join('\n');
+}
+
+export function sysctlResources(body: string, request: FactsRequest): { sysctls: Record<string, string>; owned: SysctlResource[] } {
+  const sysctls = parseKeyValues(body);
+  const owned: SysctlResource[] = [];
+  for (const key of request.sysctlKeys) {
+    const value = sysctls[key];
+    if (value !== undefined && value !== '') owned.push({ kind: 'sysctl', id: resourceId('sysctl', key), key, value });
+  }
+  return { sysctls, owned };
+}
+
+export function parseFiles(body: string): FileResource[] {
+  const files = new Map<string, FileResource>();
+  for (const entry of readTar(Buffer.from(body.trim(), 'base64'))) {
+    if (!isOwnedFile(entry.path)) continue;
+    const mode = entry.mode.toString(8).padStart(4, '0');
+    files.set(entry.path, { kind: 'file', id: resourceId('file', entry.path), path: entry.path, mode, content: entry.content.toString('utf8') });
+  }
+  return [...files.values()];
+}
+
+function listOrNull(s: Section | undefined, pick: (line: string) => string | undefined): string[] | null {
+  if (!s || s.rc !== 0) return null;
+  return s.body.split('\n').map(pick).filter((x): x is string => !!x && /^[A-Za-z0-9_-]{1,64}$/.test(x));
+}
+
+export function parseModules(read: SectionReader): ModuleFacts {
+  const base = (l: string) => l.trim().split('/').pop()?.replace(/\.ko.*$/, '').replaceAll('-', '_');
+  return {
+    loaded: listOrNull(read.section('modules-loaded'), (l) => l.split(' ')[0]),
+    builtin: listOrNull(read.section('modules-builtin'), base),
+    available: listOrNull(read.section('modules-available'), base),
+  };
+}
+
+/** `iproute2Json`: the `ip -j` sections answered in JSON. */
+export function parseTools(body: string, iproute2Json: boolean): ToolFacts {
+  const lines = body.split('\n');
+  const has = new Set(lines.filter((l) => l.startsWith('has=')).map((l) => l.slice(4)));
+  return {
+    iproute2Json,
+    ping: has.has('ping'),
+    conntrack: has.has('conntrack'),
+    initSystem: parseKeyValues(body).init === 'systemd' ? 'systemd' : 'other',
+  };
+}
+
+export interface ServiceState {
+  name: string;
+  pid: number | null;
+  running: boolean;
+  revision: string;
+}
+
+export function parseServices(read: SectionReader, request: FactsRequest): ServiceState[] {
+  return requestedServices(request).map((name) => {
+    const kv = parseKeyValues(read.section(`service-${name}`)?.body ?? '');
+    return {
+      name,
+      pid: /^\d{1,9}$/.test(kv.pid ?? '') ? Number(kv.pid) : null,
+      running: kv.running === '1',
+      revision: /^[0-9a-f]{1,64}$/.test(kv.revision ?? '') ? kv.revision! : '',
+    };
+  });
+}
+
+export function serviceResources(services: readonly ServiceState[]): ServiceResource[] {
+  return services.filter((s) => s.running).map((s) => ({ kind: 'service', id: resourceId('service', s.name), name: s.name, revision: s.revision }));
+}
+
+/** The monitor's state file: key=value lines; anything that does not look like one is dropped. */
+export function parseMonitor(body: string, service: ServiceState | undefined): MonitorFacts {
+  const state: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parseKeyValues(body))) {
+    if (/^[a-z0-9_.-]{1,64}$/.test(k) && /^[A-Za-z0-9_.:,/ -]{0,128}$/.test(v)) state[k] = v;
+  }
+  return { pid: service?.pid ?? null, running: service?.running ?? false, state };
+}
+

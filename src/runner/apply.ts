@@ -1,0 +1,168 @@
+/**
+ * Applying a plan to one gateway as a transaction that survives a dropped connection, then the
+ * confirm over a new connection (or the gateway's own revert when lbprov cannot get back in).
+ */
+import type { GatewaySpec } from '../model/inventory.js';
+import type { HostFacts } from '../model/facts.js';
+import type { HostPlan } from '../model/plan.js';
+import type { ResourceChange } from '../model/changes.js';
+import { RemoteError } from '../errors.js';
+import type { RemoteSession } from '../ssh/session.js';
+import { buildFactsScript } from '../facts/script.js';
+import { parseFacts } from '../facts/parse.js';
+import { sameResource } from '../diff/diff.js';
+import { planSteps } from '../apply/steps.js';
+import { parseApplyOutput } from '../apply/script.js';
+import { buildTransaction, confirmScript, resultScript, revertNowScript } from '../apply/transaction.js';
+import { connect, readFacts, type GatewayPlanned, type RunContext } from './gateway.js';
+
+/** Changes in `plan` that the state in `facts` does not show yet. */
+export function unappliedChanges(changes: readonly ResourceChange[], facts: HostFacts): ResourceChange[] {
+  const now = new Map(facts.owned.map((r) => [r.id, r]));
+  return changes.filter((c) => {
+    // Loaded modules are kernel state, not owned resources: a load shows in /proc/modules.
+    if (c.kind === 'module') return c.after !== null && !(facts.modules.loaded ?? []).includes(c.after.module);
+    const current = now.get(c.id);
+    return c.after ? !current || !sameResource(current, c.after) : current !== undefined;
+  });
+}
+
+export interface ApplyOptions {
+  /** Seconds before an unconfirmed apply reverts itself; null: no confirm step. */
+  confirmTimeoutS: number | null;
+}
+
+export interface ApplyResult {
+  after: HostFacts;
+  /** 'applied' (no confirm step) or 'confirmed'. */
+  outcome: 'applied' | 'confirmed';
+}
+
+/** Applies `plan` as a transaction; throws RemoteError (reason 'apply') when it was rolled back or reverted. */
+export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: RunContext, opts: ApplyOptions): Promise<ApplyResult> {
+  const { gateway: gw, session, request } = planned;
+  const steps = planSteps(plan.changes);
+  // Runs inside the transaction, whose folder has room for its scratch file.
+  const verify = buildFactsScript(request, { errorFile: '"$t/facts.err"' });
+  const tx = buildTransaction({
+    id: ctx.id,
+    steps,
+    verifyScript: verify.script,
+    confirmTimeoutS: opts.confirmTimeoutS,
+    record: { run: ctx.id.run, by: ctx.id.controller, gateway: gw.name, changes: plan.changes.map((c) => `${c.action} ${c.id}`) },
+  });
+  const started = Date.now();
+  let output: string | null = null;
+  let code: number | null = null;
+  let stderr = '';
+  try {
+    const result = await session.run('sh -s', { stdin: tx.script, privileged: true, mutating: true });
+    output = result.stdout;
+    code = result.code;
+    stderr = result.stderr;
+  } catch (e) {
+    // The connection died during the apply: the gateway finishes (or rolls back) on its own.
+    if (!(e instanceof RemoteError) || !['timeout', 'unreachable'].includes(e.reason)) throw e;
+  }
+  if (output !== null) {
+    const outcome = parseApplyOutput(output, tx.marker, steps);
+    if (!outcome.applied) {
+      const failed = outcome.failedStep;
+      const undone = outcome.undoFailures.length === 0 ? 'rolled back' : `rollback incomplete (steps ${outcome.undoFailures.join(', ')} could not be undone)`;
+      throw new RemoteError(
+        failed ? `apply failed at step ${failed.index} (${failed.description}); ${undone}` : `apply did not complete (exit ${code}); ${undone}`,
+        { host: gw.name, resource: failed?.description, stderr: (failed?.output ?? stderr).trim(), exitCode: code },
+        'apply',
+      );
+    }
+  }
+  const after = output !== null ? parseFacts(gw.name, output, verify.marker, request, { firewallSource: gw.source }) : null;
+  if (opts.confirmTimeoutS === null) {
+    if (!after) throw new RemoteError('lost the connection during the apply; its outcome is unknown (run plan to see the state)', { host: gw.name }, 'unreachable');
+    assertConverged(gw, plan, after);
+    return { after, outcome: 'applied' };
+  }
+  return confirmOverNewConnection(planned, plan, ctx, opts.confirmTimeoutS, started, after);
+}
+
+function assertConverged(gw: GatewaySpec, plan: HostPlan, facts: HostFacts): void {
+  const left = unappliedChanges(plan.changes, facts);
+  if (left.length > 0) {
+    throw new RemoteError(`applied, but ${left.length} change(s) do not show afterwards: ${left.map((c) => c.id).join(', ')}`, { host: gw.name }, 'apply');
+  }
+}
+
+/**
+ * The proof that the gateway is still reachable: a brand-new connection that
+ * runs a privileged command. The state it confirms is the one the apply read
+ * back right after its last step (`verified`); when that output was lost with
+ * the first connection, the new one reads the state before deciding.
+ */
+async function confirmOverNewConnection(
+  planned: GatewayPlanned,
+  plan: HostPlan,
+  ctx: RunContext,
+  timeoutS: number,
+  started: number,
+  verified: HostFacts | null,
+): Promise<ApplyResult> {
+  const { gateway: gw, request } = planned;
+  let session: RemoteSession;
+  try {
+    session = await connect(gw, ctx);
+  } catch (e) {
+    return reportLostGateway(planned, ctx, timeoutS, started, e);
+  }
+  try {
+    const facts = verified ?? (await readFacts(session, gw, request, { ctx }));
+    const left = unappliedChanges(plan.changes, facts);
+    // Through sh like every script: the login shell of the account may not be a POSIX shell.
+    const decision = (await session.run('sh -s', { stdin: left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), privileged: true, mutating: true })).stdout.trim();
+    if (decision.startsWith('already ')) {
+      // Too late: the gateway's timer decided while the controller could not get back in.
+      const result = decision.slice('already '.length);
+      throw new RemoteError(
+        result === 'reverted'
+          ? 'reverted: lost connectivity after apply; the gateway restored its previous state by itself'
+          : `lost connectivity after apply; the gateway's confirm timer reports "${result}"`,
+        { host: gw.name },
+        'apply',
+      );
+    }
+    if (left.length > 0) {
+      throw new RemoteError(`state after apply does not match the plan (${left.map((c) => c.id).join(', ')}); ${decision.replace(/^decided /, '')}`, { host: gw.name }, 'apply');
+    }
+    return { after: facts, outcome: 'confirmed' };
+  } catch (e) {
+    if (e instanceof RemoteError && ['timeout', 'unreachable'].includes(e.reason)) return reportLostGateway(planned, ctx, timeoutS, started, e);
+    throw e;
+  } finally {
+    await session.close();
+  }
+}
+
+/** Waits for the gateway's own revert, then tries once more to read what it did. */
+async function reportLostGateway(planned: GatewayPlanned, ctx: RunContext, timeoutS: number, started: number, cause: unknown): Promise<never> {
+  const { gateway: gw } = planned;
+  const wait = started + timeoutS * 1000 + 2000 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  let result = '';
+  try {
+    const session = await connect(gw, ctx);
+    try {
+      result = (await session.run('sh -s', { stdin: resultScript(ctx.id), privileged: true })).stdout.trim();
+    } finally {
+      await session.close();
+    }
+  } catch {
+    result = '';
+  }
+  const why = cause instanceof Error ? cause.message : String(cause);
+  const message =
+    result === 'reverted'
+      ? 'reverted: lost connectivity after apply; the gateway restored its previous state by itself'
+      : result
+        ? `lost connectivity after apply; the gateway reports "${result}"`
+        : `reverted: lost connectivity after apply; the gateway restores its previous state by itself ${timeoutS}s after the apply (not verified: still unreachable)`;
+  throw new RemoteError(message, { host: gw.name, stderr: why }, 'apply');
+}
