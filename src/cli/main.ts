@@ -17,9 +17,11 @@ const program = new Command()
   .version('0.1.0')
   .showHelpAfterError();
 
-const common = (cmd: Command) =>
-  cmd
-    .requiredOption('-i, --inventory <name|path>', 'inventory: NAME reads inventories/NAME.yml, or a path')
+const INVENTORY_HELP = 'inventory: NAME reads inventories/NAME.yml, or a path';
+
+/** `inventory: 'optional'` for `up`, whose --plan names its inventory itself. */
+const common = (cmd: Command, inventory: 'required' | 'optional' = 'required') =>
+  (inventory === 'required' ? cmd.requiredOption('-i, --inventory <name|path>', INVENTORY_HELP) : cmd.option('-i, --inventory <name|path>', `${INVENTORY_HELP} (with --plan: the plan's own)`))
     .option('-p, --playbook <path>', 'playbook (default playbooks/balancer.yml)')
     .option('-l, --limit <pattern>', "gateways to act on: names, groups, globs, '!' exclusions (e.g. 'paris,lyon:!gw-lyon-3')")
     .option('-f, --forks <n>', 'gateways handled at once', '20')
@@ -33,7 +35,7 @@ common(program.command('plan').description('show what up would change (exit 0: n
     process.exitCode = await planCommand(opts);
   });
 
-common(program.command('up').description('apply the plan: only what differs'))
+common(program.command('up').description('apply the plan: only what differs'), 'optional')
   .option('-y, --yes', 'do not ask for confirmation')
   .option('--json', 'print the result as JSON')
   .option('--plan <file>', 'apply exactly this saved plan (from plan --out); refused where the gateway changed since')

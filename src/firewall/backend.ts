@@ -5,13 +5,13 @@
  * applied atomically with their exact undo, what the boot-time restore does with them, which
  * kernel pieces and tools they need, and how the monitor swaps the balancing in.
  */
-import type { z } from 'zod';
 import type { ResourceChange } from '../model/changes.js';
 import type { CheckResult, ModulePlan } from '../model/checks.js';
 import type { FirewallFacts, HostFacts, ModuleFacts } from '../model/facts.js';
 import type { FirewallBackendName, GatewaySpec } from '../model/inventory.js';
 import type { IpFamily, Resource, ResourceKind } from '../model/resources.js';
 import type { ApplyStep } from '../model/steps.js';
+import type { ResourceSchema } from '../model/schema-helpers.js';
 import type { SectionReader } from '../remote/sections.js';
 
 /** What a backend's sections said: lbprov's objects as they are, and the backend's tools. */
@@ -41,7 +41,7 @@ export interface FirewallBackend {
   /** Resource kinds this backend reads and writes. */
   readonly kinds: readonly ResourceKind[];
   /** Strict schemas of those kinds (discriminated by `kind`): facts and saved plans are read with them. */
-  readonly resourceSchemas: readonly z.ZodType<Resource>[];
+  readonly resourceSchemas: readonly ResourceSchema[];
   /**
    * For `auto` on a gateway without lbprov: a shell test that the backend's tool is installed, and
    * the section whose exit code says the kernel lets it work. Absent: the fallback backend.

@@ -4,7 +4,7 @@
  */
 
 import { isAlias, isMap, isNode, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
-import type { Document, Node } from 'yaml';
+import type { Document } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { InventoryErrors } from './errors.js';

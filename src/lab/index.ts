@@ -7,7 +7,7 @@ import type { LanClientChoice } from './layout.js';
 export { createLab, knownHostsLine, Lab, loadLab, type GatewayRef, type LabOptions } from './lab.js';
 export { LabError } from './errors.js';
 export { defaultWeights, type LanClientChoice } from './layout.js';
-export { gatewayFileOnHost } from './sshd.js';
+export { gatewayFileOnHost, sshdConnections } from './sshd.js';
 export type { LabGateway, LabLink, LabState } from './state.js';
 export {
   countConnections,

@@ -19,7 +19,7 @@ import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 import { prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
 import type { LabGateway, LabState } from './state.js';
-import { startTcpServer } from './traffic.js';
+import { startTcpServer } from './server.js';
 
 export interface LabOptions {
   /** Number of gateways, 1..125 (default 1); every lab on the machine shares 128 management /31s. */

@@ -26,6 +26,8 @@ export function renderSshdConfig(gateway: LabGateway, authorizedKeysFile: string
     'MaxStartups 100:30:200',
     'MaxSessions 20',
     'PrintMotd no',
+    // "Connection from ..." for every connection: tests count what reached the gateway.
+    'LogLevel VERBOSE',
     'PrintLastLog no',
     'Subsystem sftp internal-sftp',
     '',
@@ -75,9 +77,18 @@ export function gatewayFileOnHost(gateway: LabGateway, path: string): string {
   return join(overlayLayer(gateway, target), 'upper', path.slice(target.length));
 }
 
+export function sshdLogPath(gateway: LabGateway): string {
+  return join(gateway.dir, 'sshd.log');
+}
+
+/** TCP connections the gateway's sshd has seen since it started. */
+export function sshdConnections(gateway: LabGateway): number {
+  return (readFileSync(sshdLogPath(gateway), 'utf8').match(/^Connection from /gm) ?? []).length;
+}
+
 /** Starts sshd and resolves once it listens (it writes its PidFile after binding). */
 export async function startSshd(gateway: LabGateway, timeoutMs = 15_000): Promise<StartedProcess> {
-  const logFile = join(gateway.dir, 'sshd.log');
+  const logFile = sshdLogPath(gateway);
   const log = openSync(logFile, 'a');
   let exited: number | null | undefined;
   let child;

@@ -9,6 +9,9 @@ import { IP_FAMILIES, expectedId, type Resource } from './resources.js';
 
 export const familySchema = z.enum(IP_FAMILIES);
 
+/** A kind's schema: a strict object with its `kind` literal, so every kind joins one discriminated union. */
+export type ResourceSchema = z.ZodType<Resource> & z.core.$ZodTypeDiscriminable;
+
 /** Characters that could end or chain a shell word, outside a double-quoted string. */
 const SHELL_META = /[;&|$`<>(){}\\\n\r]/;
 

@@ -6,26 +6,19 @@
 import type { Duplex } from 'node:stream';
 import pLimit from 'p-limit';
 import ssh2 from 'ssh2';
-import type { ClientChannel, ConnectConfig } from 'ssh2';
+import type { ClientChannel } from 'ssh2';
 import { RemoteError } from '../errors.js';
 import type { SshSettings } from '../model/inventory.js';
-import { CIPHER_ALGORITHMS, hostKeyAlgorithmsFor, KEX_ALGORITHMS, MAC_ALGORITHMS } from './algorithms.js';
-import { authHandlerFor, describeCredentials, expandHome, loadCredentials, type Credentials, type CredentialSources } from './auth.js';
-import {
-  appendKnownHost,
-  fingerprintSha256,
-  keyTypeOf,
-  knownHostsName,
-  knownKeyTypes,
-  loadKnownHosts,
-  verifyHostKey,
-  type KnownHosts,
-} from './known-hosts.js';
+import { expandHome, loadCredentials, type CredentialSources } from './auth.js';
+import { loadKnownHosts } from './known-hosts.js';
+import { connectHop, forwardOut, type Hop } from './hops.js';
+import { SessionCache } from './session-cache.js';
 import { shellQuote } from '../remote/quote.js';
 import { parseProxyJump } from './proxy-jump.js';
 import type { CommandTrace } from './trace.js';
 
 export type { CommandTrace } from './trace.js';
+export { SessionCache } from './session-cache.js';
 
 export interface CommandResult {
   stdout: string;
@@ -63,40 +56,6 @@ export interface OpenSessionOptions extends CredentialSources {
   cache?: SessionCache;
 }
 
-/**
- * What every connection of a run reads alike: known_hosts files and identities are read (and an
- * encrypted key decrypted, or its passphrase asked for) once per run, not once per gateway.
- */
-export class SessionCache {
-  private readonly knownHosts = new Map<string, Promise<KnownHosts>>();
-  private readonly credentials = new Map<string, Promise<Credentials>>();
-
-  knownHostsOf(file: string): Promise<KnownHosts> {
-    let loaded = this.knownHosts.get(file);
-    if (!loaded) {
-      loaded = loadKnownHosts(file);
-      this.knownHosts.set(file, loaded);
-      // A failed read is not remembered: the next connection tries again.
-      loaded.catch(() => this.knownHosts.delete(file));
-    }
-    return loaded;
-  }
-
-  /** After accept-new wrote to it: the next connection must see the new line. */
-  forgetKnownHosts(file: string): void {
-    this.knownHosts.delete(file);
-  }
-
-  credentialsOf(identityFile: string | undefined, sources: CredentialSources): Promise<Credentials> {
-    const key = identityFile ?? '';
-    let loaded = this.credentials.get(key);
-    if (!loaded) {
-      loaded = loadCredentials(identityFile, sources);
-      this.credentials.set(key, loaded);
-    }
-    return loaded;
-  }
-}
 
 /** OpenSSH's ServerAliveCountMax default. */
 const KEEPALIVE_COUNT_MAX = 3;
@@ -105,12 +64,6 @@ const MAX_CHANNELS = 8;
 /** Facts of a sane gateway are kilobytes; this only stops a hostile one from exhausting memory. */
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
 const MAX_COMMAND_IN_MESSAGES = 200;
-
-interface Hop {
-  host: string;
-  port: number;
-  user: string;
-}
 
 export function truncateCommand(command: string): string {
   return command.length > MAX_COMMAND_IN_MESSAGES ? `${command.slice(0, MAX_COMMAND_IN_MESSAGES)}…` : command;
@@ -141,141 +94,6 @@ export async function openSession(gatewayName: string, ssh: SshSettings, opts: O
   return new Ssh2Session(gatewayName, clients, ssh, opts.trace, opts.lifetimeMs);
 }
 
-interface HopContext {
-  gatewayName: string;
-  /** Message prefix naming the jump host, empty for the gateway itself. */
-  via: string;
-  hop: Hop;
-  sock: Duplex | undefined;
-  ssh: SshSettings;
-  knownHosts: KnownHosts;
-  credentials: Credentials;
-  acceptNew: boolean;
-  cache: SessionCache | undefined;
-}
-
-function connectHop(context: HopContext): Promise<ssh2.Client> {
-  const { gatewayName, via, hop, ssh, knownHosts } = context;
-  const name = knownHostsName(hop.host, hop.port);
-  const client = new ssh2.Client();
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    let hostKeyRefusal: RemoteError | undefined;
-    const fail = (error: RemoteError): void => {
-      if (settled) return;
-      settled = true;
-      client.end();
-      reject(error);
-    };
-    const refuse = (message: string): false => {
-      hostKeyRefusal = new RemoteError(`${via}${message}`, { host: gatewayName }, 'hostkey');
-      return false;
-    };
-    const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
-      const verdict = verifyHostKey(knownHosts, name, key);
-      const fingerprint = `${keyTypeOf(key) ?? 'unknown'} key ${fingerprintSha256(key)}`;
-      switch (verdict.kind) {
-        case 'match':
-          verify(true);
-          return;
-        case 'revoked':
-          verify(refuse(`host key for ${name} is REVOKED (${fingerprint}, ${verdict.entry.file}:${verdict.entry.line})`));
-          return;
-        case 'changed': {
-          const lines = verdict.entries.map((entry) => `${entry.file}:${entry.line}`).join(', ');
-          verify(
-            refuse(
-              `REMOTE HOST KEY CHANGED for ${name}: it now offers ${fingerprint}, which does not match ${lines}. ` +
-                'Someone could be intercepting the connection. If the key was legitimately replaced, remove the old entry ' +
-                `(ssh-keygen -R '${name}' -f ${knownHosts.file}) and connect again.`,
-            ),
-          );
-          return;
-        }
-        case 'unknown':
-          if (!context.acceptNew) {
-            verify(
-              refuse(
-                `host ${name} is not in ${knownHosts.file}; it offers ${fingerprint}. Check the fingerprint out of band, ` +
-                  'then add it (ssh-keyscan) or rerun with --accept-new.',
-              ),
-            );
-            return;
-          }
-          appendKnownHost(knownHosts.file, name, key).then(
-            () => {
-              context.cache?.forgetKnownHosts(knownHosts.file);
-              verify(true);
-            },
-            (error: unknown) => verify(refuse(`cannot record the key of ${name} in ${knownHosts.file}: ${(error as Error).message}`)),
-          );
-      }
-    };
-    client.on('ready', () => {
-      settled = true;
-      resolve(client);
-    });
-    client.on('error', (error: Error & { level?: string; code?: string }) => {
-      // Agent trouble is not fatal: ssh2 moves on to the identity file.
-      if (error.level === 'agent') return;
-      fail(hostKeyRefusal ?? connectError(context, error));
-    });
-    client.on('close', () => fail(hostKeyRefusal ?? new RemoteError(`${via}connection to ${hop.host}:${hop.port} closed during the SSH handshake`, { host: gatewayName }, 'unreachable')));
-    const config: ConnectConfig = {
-      host: hop.host,
-      port: hop.port,
-      username: hop.user,
-      readyTimeout: ssh.connectTimeoutMs,
-      keepaliveInterval: ssh.keepaliveIntervalMs,
-      keepaliveCountMax: KEEPALIVE_COUNT_MAX,
-      algorithms: {
-        kex: [...KEX_ALGORITHMS],
-        cipher: [...CIPHER_ALGORITHMS],
-        hmac: [...MAC_ALGORITHMS],
-        serverHostKey: hostKeyAlgorithmsFor(knownKeyTypes(knownHosts, name)),
-        compress: ['none'],
-      },
-      hostVerifier,
-      authHandler: authHandlerFor(hop.user, context.credentials),
-      ...(context.sock ? { sock: context.sock } : {}),
-    };
-    try {
-      client.connect(config);
-    } catch (error) {
-      fail(new RemoteError(`${via}cannot start SSH: ${(error as Error).message}`, { host: gatewayName }, 'unreachable'));
-    }
-  });
-}
-
-const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
-function connectError(context: HopContext, error: Error & { level?: string; code?: string }): RemoteError {
-  const { gatewayName, via, hop, ssh } = context;
-  const target = `${hop.user}@${hop.host}:${hop.port}`;
-  const ctx = { host: gatewayName };
-  if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) {
-    return new RemoteError(`${via}cannot connect to ${hop.host}:${hop.port} (${error.code})`, ctx, 'unreachable');
-  }
-  if (error.level === 'client-timeout') {
-    return new RemoteError(`${via}no SSH login to ${target} within ${ssh.connectTimeoutMs} ms (host down, filtered or overloaded)`, ctx, 'timeout');
-  }
-  if (error.level === 'client-authentication') {
-    return new RemoteError(`${via}authentication as ${hop.user} on ${hop.host}:${hop.port} failed: ${describeCredentials(context.credentials)}`, ctx, 'auth');
-  }
-  return new RemoteError(`${via}SSH connection to ${target} failed: ${error.message}`, ctx, 'unreachable');
-}
-
-function forwardOut(client: ssh2.Client, gatewayName: string, via: string, next: Hop): Promise<Duplex> {
-  return new Promise((resolve, reject) => {
-    client.forwardOut('127.0.0.1', 0, next.host, next.port, (error, stream) => {
-      if (error) {
-        reject(new RemoteError(`${via}cannot open a tunnel to ${next.host}:${next.port}: ${error.message}`, { host: gatewayName }, 'unreachable'));
-      } else {
-        resolve(stream);
-      }
-    });
-  });
-}
 
 const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.*is not in the sudoers file)|^Sorry, user \S+ is not allowed/m;
 

@@ -29,6 +29,7 @@ function runCli(args: string[], env: Record<string, string>, cwd: string): Promi
       { cwd, env: { ...process.env, NO_COLOR: '1', SSH_AUTH_SOCK: '', ...env }, timeout: 60_000, maxBuffer: 16 << 20 },
       (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
     );
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end();
   });
 }

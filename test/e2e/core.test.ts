@@ -4,8 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countConnections } from '../../src/lab/index.js';
-import { spawn } from 'node:child_process';
-import { CLI, foreignLines, skipLab, startLab, type LabRun } from './harness.js';
+import { CLI, foreignLines, runOnTerminal, skipLab, startLab, type LabRun } from './harness.js';
 
 const FOREIGN_MANGLE = [
   '*mangle',
@@ -74,20 +73,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
 
   it('up on a terminal shows the plan and asks; answering no changes nothing', async () => {
     // script(1) gives the CLI a real pseudo-terminal; "n" is typed at the prompt.
-    const answered = await new Promise<{ code: number | null; out: string }>((done) => {
-      const child = spawn('script', ['-qec', `${process.execPath} ${CLI} up -i ${t.lab.inventoryPath}`, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('[y/N]')) child.stdin.write('n\r');
-      });
-      // Never leave the child behind, whatever it prints.
-      const guard = setTimeout(() => child.kill('SIGKILL'), 60_000);
-      child.on('close', (code) => {
-        clearTimeout(guard);
-        done({ code, out });
-      });
-    });
+    const answered = await runOnTerminal(`${process.execPath} ${CLI} up -i ${t.lab.inventoryPath}`, '[y/N]', 'n\r');
     expect(answered.out).toContain('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
     expect(answered.out).toMatch(/Apply these changes to 1 gateway\(s\)\? \[y\/N\]/);
     expect(answered.out).toMatch(/gw1\s+not-started/);

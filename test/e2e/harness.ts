@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createLab, type Lab, type LabOptions } from '../../src/lab/index.js';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 
 export interface RunResult {
   code: number | null;
@@ -20,7 +20,35 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd?: s
     const child = execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       done({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr });
     });
+    // A CLI that exits before reading its stdin makes the end() fail with EPIPE: the exit code tells the story.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end();
+  });
+}
+
+/**
+ * Runs `command` on a real pseudo-terminal (script(1)), typing `answer` once when `prompt` shows;
+ * never throws (a child that goes away early only ends the output) and never leaves the child behind.
+ */
+export function runOnTerminal(command: string, prompt: string, answer: string, timeoutMs = 60_000): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...process.env, NO_COLOR: '1' } });
+    let out = '';
+    let answered = false;
+    child.stdin.on('error', () => undefined);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!answered && out.includes(prompt)) {
+        answered = true;
+        child.stdin.write(answer);
+      }
+    });
+    const guard = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', () => undefined);
+    child.on('close', (code) => {
+      clearTimeout(guard);
+      done({ code, out });
+    });
   });
 }
 

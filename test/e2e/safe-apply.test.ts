@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { sshdConnections } from '../../src/lab/index.js';
 import { PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { CLI, skipLab, startLab, type LabRun } from './harness.js';
 
@@ -134,28 +135,84 @@ describe.skipIf(skipLab)('safe apply', () => {
     expect(audit.filter((r) => r.result === 'confirmed')).toHaveLength(1);
   });
 
+  // These delete the fwmark rules (101, 102): the source rules (111, 112) carry the monitor's probes,
+  // and a monitor that saw a link go down would change the state the tests compare.
   it('up --plan applies a saved plan exactly, and refuses it after a hand edit', async () => {
-    await t.gw(['ip', 'rule', 'del', 'priority', '112']);
+    expect((await t.cli(['up', '-i', inventory, '--yes'])).code).toBe(0);
+    await t.gw(['ip', 'rule', 'del', 'priority', '102']);
     const planFile = join(t.work, 'reviewed.json');
     const plan = await t.cli(['plan', '-i', inventory, '--out', planFile]);
     expect(plan.code).toBe(2);
     const up = await t.cli(['up', '-i', inventory, '--plan', planFile, '--yes', '--json']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect(JSON.parse(up.stdout).results[0].plan.changes.map((c: { id: string }) => c.id)).toEqual(['ipv4/ip-rule:112']);
+    expect(JSON.parse(up.stdout).results[0].plan.changes.map((c: { id: string }) => c.id)).toEqual(['ipv4/ip-rule:102']);
     expect((await t.cli(['plan', '-i', inventory])).code).toBe(0);
 
-    await t.gw(['ip', 'rule', 'del', 'priority', '112']);
+    await t.gw(['ip', 'rule', 'del', 'priority', '102']);
     const stale = join(t.work, 'stale.json');
     expect((await t.cli(['plan', '-i', inventory, '--out', stale])).code).toBe(2);
-    await t.gw(['ip', 'rule', 'del', 'priority', '111']);
+    await t.gw(['ip', 'rule', 'del', 'priority', '101']);
     const before = await fullState();
     const refused = await t.cli(['up', '-i', inventory, '--plan', stale, '--yes']);
     expect(refused.code).toBe(1);
-    expect(refused.stdout + refused.stderr).toMatch(/refusing the saved plan: state changed since the plan was made: ipv4\/ip-rule:111/);
+    expect(refused.stdout + refused.stderr).toMatch(/refusing the saved plan: state changed since the plan was made: ipv4\/ip-rule:101/);
     expect(await fullState()).toEqual(before);
   });
 
+  it('up --plan needs no -i: the plan names its inventory and playbook, and a different -i is refused', async () => {
+    expect((await t.cli(['up', '-i', inventory, '--yes'])).code).toBe(0);
+    await t.gw(['ip', 'rule', 'del', 'priority', '102']);
+    const planFile = join(t.work, 'self-contained.json');
+    expect((await t.cli(['plan', '-i', inventory, '--out', planFile])).code).toBe(2);
+    const saved = JSON.parse(readFileSync(planFile, 'utf8'));
+    expect(saved).toMatchObject({ version: 2, inventory: { path: inventory, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) }, playbook: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/) } });
+    const other = join(t.work, 'other.yml');
+    writeFileSync(other, readFileSync(inventory, 'utf8'));
+    const wrong = await t.cli(['up', '-i', other, '--plan', planFile, '--yes']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/the plan was made from .*inventory-short\.yml, not .*other\.yml/);
+    const up = await t.cli(['up', '--plan', planFile, '--yes', '--json']);
+    expect(up.code, up.stdout + up.stderr).toBe(0);
+    expect(JSON.parse(up.stdout).results[0].plan.changes.map((c: { id: string }) => c.id)).toEqual(['ipv4/ip-rule:102']);
+    expect((await t.cli(['plan', '-i', inventory])).code).toBe(0);
+  });
+
+  it('refuses a tampered plan file before any connection: a shell word in a rule, a path outside lbprov, an unknown kind', async () => {
+    expect((await t.cli(['up', '-i', inventory, '--yes'])).code).toBe(0);
+    await t.gw(['ip', 'rule', 'del', 'priority', '102']);
+    await t.gw(['iptables', '-t', 'mangle', '-F', 'LBPROV_PRE']);
+    const planFile = join(t.work, 'to-tamper.json');
+    expect((await t.cli(['plan', '-i', inventory, '--out', planFile])).code).toBe(2);
+    const original = JSON.parse(readFileSync(planFile, 'utf8'));
+    const changeOf = (plan: typeof original, id: string) => plan.hosts[0].changes.find((c: { id: string }) => c.id === id);
+    const tampered: [string, (plan: typeof original) => void, RegExp][] = [
+      ['rule', (p) => changeOf(p, 'ipv4/iptables-chain:mangle:LBPROV_PRE').after.rules.push('-j ACCEPT; reboot'), /shell metacharacter outside a quoted string/],
+      ['path', (p) => {
+        const c = changeOf(p, 'ipv4/ip-rule:102');
+        Object.assign(c, { kind: 'file', id: 'file:/etc/shadow', after: { kind: 'file', id: 'file:/etc/shadow', path: '/etc/shadow', mode: '0644', content: 'root::0:0::::\n' } });
+      }, /a path lbprov owns/],
+      ['kind', (p) => Object.assign(changeOf(p, 'ipv4/ip-rule:102'), { kind: 'exec' }), /a resource kind lbprov knows/],
+    ];
+    const before = await fullState();
+    const connections = sshdConnections(t.lab.gateway(0));
+    for (const [name, edit, why] of tampered) {
+      const plan = structuredClone(original);
+      edit(plan);
+      const file = join(t.work, `tampered-${name}.json`);
+      writeFileSync(file, JSON.stringify(plan));
+      const up = await t.cli(['up', '--plan', file, '--yes']);
+      expect(up.code, name).toBe(1);
+      expect(up.stderr, name).toMatch(why);
+      expect(up.stderr, name).toContain(`${file}: hosts.0.changes`);
+    }
+    expect(sshdConnections(t.lab.gateway(0))).toBe(connections);
+    expect(await fullState()).toEqual(before);
+    expect((await t.cli(['up', '-i', inventory, '--yes'])).code).toBe(0);
+  });
+
   it('every apply leaves an audit record on the gateway and a run log line on the controller', async () => {
+    await t.gw(['ip', 'rule', 'del', 'priority', '101']);
+    await t.gw(['ip', 'rule', 'del', 'priority', '102']);
     const runLog = join(t.work, 'runs.jsonl');
     const up = await t.cli(['up', '-i', inventory, '--yes'], { LBPROV_RUN_LOG: runLog });
     expect(up.code, up.stdout + up.stderr).toBe(0);
@@ -164,6 +221,6 @@ describe.skipIf(skipLab)('safe apply', () => {
     const audit = (await t.gw(['cat', '/var/log/lbprov/audit.log'])).trim().split('\n').map((l) => JSON.parse(l));
     const last = audit.filter((r) => r.record.run === runs.at(-1).run);
     expect(last.map((r) => r.result)).toEqual(['applied', 'confirmed']);
-    expect(last[0].record.changes).toEqual(expect.arrayContaining(['create ipv4/ip-rule:111', 'create ipv4/ip-rule:112']));
+    expect(last[0].record.changes).toEqual(expect.arrayContaining(['create ipv4/ip-rule:101', 'create ipv4/ip-rule:102']));
   });
 });
