@@ -65,6 +65,8 @@ export interface FirewallBackend {
   readonly bootRestore: string;
   /** Where the xtables-addons condition match shows up in the facts (null: absent); only backends that have one. */
   conditionMatch?(modules: ModuleFacts, firewall: FirewallFacts): string | null;
+  /** What this backend's templates see as `firewall.view` (values in the form the backend prints them). */
+  templateView(markMask: number, links: readonly { name: string }[]): object;
   /** The monitor's command that reads a pre-rendered balancing payload on stdin and swaps it in atomically. */
   readonly swapCommand: string;
 }

@@ -41,6 +41,7 @@ export function renderLabInventory(state: LabState): string {
       identity_file: state.ssh.identityFile,
       known_hosts: state.ssh.knownHosts,
     },
+    ...(state.firewall ? { defaults: { firewall: state.firewall } } : {}),
     gateways,
     groups: labGroups(state.gateways.map((gateway) => gateway.name)),
   });

@@ -3,6 +3,7 @@
  * the root namespace, behind two or more ISP routers, in front of an "internet" server.
  * See layout.ts for names, addressing.ts for addresses, network.ts for the topology.
  */
+import type { FirewallSetting } from '../model/inventory.js';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +39,8 @@ export interface LabOptions {
   lanClients?: LanClientChoice;
   /** The gateway masquerades on wan1 before lbprov, like a single-ISP router (default true). */
   baselineNat?: boolean;
+  /** Written as the inventory's defaults.firewall; absent, the inventory leaves it to auto. */
+  firewall?: FirewallSetting;
   /** Allocator directory shared by all labs on the machine (default /run/lbprov-lab). */
   lockRoot?: string;
 }
@@ -216,6 +219,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       weights,
       lanClients: options.lanClients ?? (gatewayCount <= 10 ? 'all' : [0]),
       baselineNat: options.baselineNat ?? true,
+      ...(options.firewall ? { firewall: options.firewall } : {}),
     });
     state.locks = held;
     lab = new Lab(state);

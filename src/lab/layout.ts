@@ -1,4 +1,5 @@
 /** Every name, address and path of a lab, decided before anything is created. */
+import type { FirewallSetting } from '../model/inventory.js';
 import { join } from 'node:path';
 import {
   customerAddress,
@@ -27,6 +28,7 @@ export interface LayoutInput {
   weights: readonly number[];
   lanClients: LanClientChoice;
   baselineNat: boolean;
+  firewall?: FirewallSetting;
 }
 
 export const SERVICE_PORT = 80;
@@ -122,6 +124,7 @@ export function describeLab(input: LayoutInput): LabState {
     isps,
     ...(parkingNs !== undefined ? { parkingNs } : {}),
     baselineNat: input.baselineNat,
+    ...(input.firewall ? { firewall: input.firewall } : {}),
     gateways,
   };
 }

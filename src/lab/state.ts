@@ -1,4 +1,5 @@
 /** What a lab is made of, saved as state.json: enough for another process to use it or remove it. */
+import type { FirewallSetting } from '../model/inventory.js';
 
 export interface LabLink {
   /** Inventory name: isp1, isp2, ... */
@@ -84,5 +85,7 @@ export interface LabState {
   parkingNs?: string;
   /** Whether each gateway masquerades on wan1 as a single-ISP router does before lbprov. */
   baselineNat: boolean;
+  /** The inventory's `defaults.firewall`, when the lab was asked for one (else the inventory leaves it to auto). */
+  firewall?: FirewallSetting;
   gateways: LabGateway[];
 }

@@ -53,10 +53,18 @@ export interface IptablesFacts {
 }
 
 export interface NftablesFacts {
-  /** `nft --version`, or null when nft is not installed. */
+  /** `nft -v`, or null when nft is not installed. */
   version: string | null;
   /** nft could talk to the kernel's nf_tables. */
   usable: boolean;
+  /**
+   * Whether the kernel has the expressions lbprov's table uses (numgen, ct, masquerade, nat and
+   * route chains): in use (lbprov's table is loaded), ok or missing (a dry-run `nft -c` of a probe
+   * table said so), unknown (nft could not be asked).
+   */
+  expressions: 'in-use' | 'ok' | 'missing' | 'unknown';
+  /** What `nft -c` said when the probe failed. */
+  probeError: string;
 }
 
 export interface FirewallFacts {

@@ -30,6 +30,14 @@ export interface IptablesJumpResource {
   rule: string;
 }
 
+/** lbprov's own nftables table of a family (`table ip lbprov`): present or not; its chains are resources of their own. */
+export interface NftTableResource {
+  kind: 'nft-table';
+  id: string;
+  family: IpFamily;
+  name: string;
+}
+
 /**
  * One chain of lbprov's own nftables table: its declaration (`type filter hook prerouting
  * priority mangle; policy accept;`, empty for a regular chain) and its rules, as `nft list`
@@ -100,6 +108,7 @@ export interface ServiceResource {
 export interface ResourceMap {
   'iptables-chain': IptablesChainResource;
   'iptables-jump': IptablesJumpResource;
+  'nft-table': NftTableResource;
   'nft-chain': NftChainResource;
   'ip-rule': RoutingRuleResource;
   'route-table': RouteTableResource;
@@ -116,6 +125,7 @@ export type ResourceOf<K extends ResourceKind> = ResourceMap[K];
 export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'iptables-chain',
   'iptables-jump',
+  'nft-table',
   'nft-chain',
   'ip-rule',
   'route-table',
@@ -150,6 +160,8 @@ export function expectedId(r: Resource): string {
       return resourceId(r.kind, `${r.table}:${r.chain}`, r.family);
     case 'iptables-jump':
       return resourceId(r.kind, `${r.table}:${r.chain}:${/-j (\S+)/.exec(r.rule)?.[1] ?? ''}`, r.family);
+    case 'nft-table':
+      return resourceId(r.kind, r.name, r.family);
     case 'nft-chain':
       return resourceId(r.kind, r.chain, r.family);
     case 'ip-rule':
@@ -179,6 +191,8 @@ export function resourceLines(r: Resource): string[] {
       return r.rules;
     case 'iptables-jump':
       return [r.rule];
+    case 'nft-table':
+      return [`table ${r.family === 'ipv4' ? 'ip' : 'ip6'} ${r.name}`];
     case 'nft-chain':
       return [...(r.header ? [r.header] : []), ...r.rules];
     case 'ip-rule':

@@ -28,19 +28,22 @@ function gcd(a: number, b: number): number {
 
 export interface PoolView {
   every: string;
-  slots: { packet: string; mark: string; link: string }[];
-  /** Set instead of slots when one link is left: a plain MARK, no counter. */
+  /** One per slot of the cycle: its position, the link's mark, index (from 0) and name. */
+  slots: { packet: string; mark: string; link: string; name: string }[];
+  /** Set instead of slots when one link is left: a plain mark, no counter. */
   singleMark: string;
+  singleName: string;
 }
 
 /** The pool over `links` (index: the link's position in the inventory). */
-export function buildPool(markMask: number, links: readonly { index: number; weight: number }[]): PoolView {
+export function buildPool(markMask: number, links: readonly { index: number; weight: number; name: string }[]): PoolView {
   const order = weightedPool(links.map((l) => l.weight));
   const marks = links.map((l) => hex(linkMark(markMask, l.index)));
-  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]! };
+  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]!, singleName: links[0]!.name };
   return {
     every: String(order.length),
-    slots: order.map((linkPos, packet) => ({ packet: String(packet), mark: marks[linkPos]!, link: String(links[linkPos]!.index) })),
+    slots: order.map((linkPos, packet) => ({ packet: String(packet), mark: marks[linkPos]!, link: String(links[linkPos]!.index), name: links[linkPos]!.name })),
     singleMark: '',
+    singleName: '',
   };
 }

@@ -34,6 +34,8 @@ export interface FirewallView {
   /** restore.sh's `restore_firewall FILE` function, and the file it restores from. */
   bootRestore: string;
   bootPayloadPath: string;
+  /** What only this backend's templates use (backend.templateView). */
+  view: object;
 }
 
 export interface BalancerView {
@@ -77,6 +79,7 @@ export function buildBalancerView(gw: GatewaySpec, backend: FirewallBackend, fac
       swapCommand: backend.swapCommand,
       bootRestore: backend.bootRestore,
       bootPayloadPath: backend.bootPayload([]).path,
+      view: backend.templateView(gw.markMask, gw.links),
     },
     ...buildFailoverView(gw, backend, facts),
   };

@@ -1,10 +1,13 @@
 /**
- * Issue 2 end to end: plan and up over real SSH against a namespace gateway
- * with real iptables, then real TCP connections counted at the server.
+ * Plan and up over real SSH against a namespace gateway, once per firewall backend (real iptables,
+ * real nft), then real TCP connections counted at the server. Foreign rules of both kinds sit on
+ * the gateway: Docker-like iptables chains (iptables-nft tables, as nft sees them) and a
+ * firewalld-like native nft table whose forward chain drops what it does not allow.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countConnections } from '../../src/lab/index.js';
-import { CLI, foreignLines, runOnTerminal, skipLab, startLab, type LabRun } from './harness.js';
+import { CLI, runOnTerminal, skipLab, startLab, type LabRun } from './harness.js';
+import { BACKENDS } from './backends.js';
 
 const FOREIGN_MANGLE = [
   '*mangle',
@@ -21,22 +24,30 @@ const FOREIGN_NAT = [
   '-A DOCKER -i docker0 -j RETURN',
   'COMMIT',
 ].join('\n');
+/** A firewalld-like table: forwarding only what comes from the LAN and its replies. */
+const FOREIGN_NFT = `table inet filter {
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    iifname "lan0" counter accept
+    ct state established,related counter accept
+  }
+}
+`;
 
-describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
+describe.skipIf(skipLab).each(BACKENDS)('core with $name: plan and up on a 3:1 lab gateway', (backend) => {
   let t: LabRun;
-  let before: { mangle: string; nat: string; rules: string; main: string };
-  const save = async (table: string) => (await t.gw(['iptables-save', '-t', table])).split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  let before: { firewall: string; rules: string; main: string };
   const state = async () => ({
-    mangle: await save('mangle'),
-    nat: await save('nat'),
+    firewall: await backend.fullState(t),
     rules: await t.gw(['ip', 'rule', 'show']),
     main: await t.gw(['ip', 'route', 'show', 'table', 'main']),
   });
 
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [3, 1] });
+    t = await startLab({ gateways: 1, weights: [3, 1], firewall: backend.name });
     await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_MANGLE + '\n' });
     await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_NAT + '\n' });
+    await t.lab.execOnGateway(0, ['nft', '-f', '-'], { input: FOREIGN_NFT });
     await t.lab.execOnGateway(0, ['ip', 'rule', 'add', 'priority', '5000', 'fwmark', '0x100/0x100', 'lookup', 'main']);
     before = await state();
   });
@@ -47,9 +58,10 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
   it('plan lists every resource, exits 2 and touches nothing', async () => {
     const { result, commands } = await t.traced(['plan', '-i', t.lab.inventoryPath]);
     expect(result.code, result.stderr).toBe(2);
-    for (const id of ['ipv4/iptables-chain:mangle:LBPROV_PRE', 'ipv4/iptables-chain:mangle:LBPROV_BALANCE', 'ipv4/iptables-chain:nat:LBPROV_NAT', 'ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE', 'ipv4/route-table:101', 'ipv4/route-table:102', 'ipv4/ip-rule:100', 'ipv4/ip-rule:111', 'sysctl:net.ipv4.conf.wan1.rp_filter']) {
+    for (const id of [backend.ids.pre, backend.ids.balance, backend.ids.nat, 'ipv4/route-table:101', 'ipv4/route-table:102', 'ipv4/ip-rule:100', 'ipv4/ip-rule:111', 'sysctl:net.ipv4.conf.wan1.rp_filter', 'file:/etc/lbprov/firewall']) {
       expect(result.stdout).toContain(id);
     }
+    expect(result.stdout).toContain(`firewall: ${backend.name} (set in the inventory`);
     expect(result.stdout).toMatch(/gw1: \d+ to add, \d+ to change, 0 to remove/);
     expect(commands).toHaveLength(1);
     expect(commands[0]!.mutating).toBe(false);
@@ -61,7 +73,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     expect(result.code).toBe(2);
     const plan = JSON.parse(result.stdout);
     expect(plan.hosts[0].gateway).toBe('gw1');
-    expect(plan.hosts[0].changes.map((c: { id: string }) => c.id)).toContain('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
+    expect(plan.hosts[0].changes.map((c: { id: string }) => c.id)).toContain(backend.ids.balance);
   });
 
   it('up without a terminal and without --yes refuses and changes nothing', async () => {
@@ -74,7 +86,7 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
   it('up on a terminal shows the plan and asks; answering no changes nothing', async () => {
     // script(1) gives the CLI a real pseudo-terminal; "n" is typed at the prompt.
     const answered = await runOnTerminal(`${process.execPath} ${CLI} up -i ${t.lab.inventoryPath}`, '[y/N]', 'n\r');
-    expect(answered.out).toContain('ipv4/iptables-chain:mangle:LBPROV_BALANCE');
+    expect(answered.out).toContain(backend.ids.balance);
     expect(answered.out).toMatch(/Apply these changes to 1 gateway\(s\)\? \[y\/N\]/);
     expect(answered.out).toMatch(/gw1\s+not-started/);
     expect(answered.code).toBe(1);
@@ -107,8 +119,10 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
 
   it('leaves foreign rules, chains and routes byte-for-byte as they were, and they still work', async () => {
     const after = await state();
-    expect(foreignLines(after.mangle)).toEqual(foreignLines(before.mangle));
-    expect(foreignLines(after.nat)).toEqual(foreignLines(before.nat));
+    const foreign = await backend.foreignState(t);
+    expect(foreign).toEqual(before.firewall);
+    expect(foreign).toContain('DOCKER');
+    expect(await backend.lbprovState(t)).not.toBe('');
     expect(after.rules.split('\n').filter((l) => /^5000:/.test(l))).toEqual(before.rules.split('\n').filter((l) => /^5000:/.test(l)));
     expect(after.main).toEqual(before.main);
     // The foreign 0x100 mark outside lbprov's mask survives lbprov's restore/save of its own bits.
@@ -117,15 +131,17 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
     const counts = await countConnections(t.lab, 0, 40);
     expect(counts.byLink).toEqual({ isp1: 30, isp2: 10 });
     expect(await seen()).toBeGreaterThan(n0);
+    // The foreign forward chain saw the LAN's connections and let them through.
+    expect(await t.gw(['nft', 'list', 'chain', 'inet', 'filter', 'forward'])).toMatch(/iifname "lan0" counter packets [1-9]\d* bytes/);
   });
 
   it('finds a hand-deleted rule as exactly that change and repairs exactly that', async () => {
-    await t.gw(['iptables', '-t', 'mangle', '-D', 'LBPROV_PRE', '-i', 'wan2', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'MARK', '--set-xmark', '0x20000000/0xf0000000']);
+    const chain = await backend.deleteInboundRule(t);
     await t.gw(['ip', 'rule', 'del', 'priority', '112']);
     const plan = await t.cli(['plan', '-i', t.lab.inventoryPath, '--json']);
     expect(plan.code).toBe(2);
     const changes = JSON.parse(plan.stdout).hosts[0].changes.map((c: { action: string; id: string }) => `${c.action} ${c.id}`);
-    expect(changes.sort()).toEqual(['create ipv4/ip-rule:112', 'update ipv4/iptables-chain:mangle:LBPROV_PRE']);
+    expect(changes.sort()).toEqual(['create ipv4/ip-rule:112', `update ${chain}`]);
     const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
     expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
@@ -133,10 +149,10 @@ describe.skipIf(skipLab)('core: plan and up on a 3:1 lab gateway', () => {
   });
 });
 
-describe.skipIf(skipLab)('core: three links weighted 5:2:1', () => {
+describe.skipIf(skipLab).each(BACKENDS)('core with $name: three links weighted 5:2:1', (backend) => {
   let t: LabRun;
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [5, 2, 1] });
+    t = await startLab({ gateways: 1, weights: [5, 2, 1], firewall: backend.name });
   });
   afterAll(async () => {
     await t?.destroy();

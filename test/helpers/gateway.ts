@@ -26,7 +26,8 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
   };
 }
 
-export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}): HostFacts {
+/** `backend`: the firewall backend the facts say the gateway uses. */
+export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}, backend: 'iptables' | 'nftables' = 'iptables'): HostFacts {
   return {
     kernel: '6.18.0',
     interfaces: [
@@ -39,9 +40,10 @@ export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}): 
     tools: { iproute2Json: true, ping: true, conntrack: true, initSystem: 'other' },
     firewall: {
       recorded: null,
-      chosen: 'iptables',
-      reason: 'firewall: iptables (auto: no lbprov on this gateway yet)',
+      chosen: backend,
+      reason: `firewall: ${backend} (auto: no lbprov on this gateway yet)`,
       iptables: { version: 'iptables v1.8.9 (nf_tables)', variant: 'nf_tables', otherVariantRules: 0, restore: true, registeredMatches: [], registeredTargets: [] },
+      nftables: { version: 'nftables v1.0.6 (Lester Gooch #5)', usable: true, expressions: 'ok', probeError: '' },
     },
     monitor: { pid: null, running: false, state: health },
     fingerprint: 'x',

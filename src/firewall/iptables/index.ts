@@ -30,6 +30,8 @@ export const iptablesBackend: FirewallBackend = {
   bootPayload: iptablesBootPayload,
   bootRestore: IPTABLES_BOOT_RESTORE,
   swapCommand: IPTABLES_RESTORE,
+  // iptables templates need nothing the balancer view does not have.
+  templateView: () => ({}),
   conditionMatch: (modules, firewall) => conditionMatchSource(modules, firewall.iptables),
 };
 

@@ -1,0 +1,17 @@
+/** lbprov's nftables resources: its table and each of its chains. The whole table is lbprov's. */
+import type { IpFamily, NftChainResource, NftTableResource, Resource } from '../../model/resources.js';
+import { resourceId } from '../../model/resources.js';
+import type { NftChainText, NftTableText } from './text.js';
+
+export function nftTableResource(family: IpFamily, name: string): NftTableResource {
+  return { kind: 'nft-table', id: resourceId('nft-table', name, family), family, name };
+}
+
+export function nftChainResource(family: IpFamily, chain: NftChainText): NftChainResource {
+  return { kind: 'nft-chain', id: resourceId('nft-chain', chain.name, family), family, chain: chain.name, header: chain.header, rules: [...chain.rules] };
+}
+
+export function nftResources(table: NftTableText | null): Resource[] {
+  if (!table) return [];
+  return [nftTableResource(table.family, table.name), ...table.chains.map((c) => nftChainResource(table.family, c))];
+}
