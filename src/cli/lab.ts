@@ -2,11 +2,15 @@ import { resolve } from 'node:path';
 import { countConnections, labDown, labUp, loadLab } from '../lab/index.js';
 import { InputError } from '../errors.js';
 import { EXIT_OK } from './output.js';
+import { FIREWALL_BACKENDS } from '../model/inventory.js';
+
+const FIREWALL_SETTINGS = ['auto', ...FIREWALL_BACKENDS] as const;
 
 export interface LabUpOptions {
   gateways: string;
   links: string;
   weights?: string;
+  firewall?: string;
   dir: string;
   inventory: string;
 }
@@ -23,11 +27,14 @@ function positiveInteger(value: string, flag: string): number {
 
 export async function labUpCommand(opts: LabUpOptions): Promise<number> {
   const weights = opts.weights?.split(',').map((w) => positiveInteger(w.trim(), '--weights'));
+  const firewall = opts.firewall === undefined ? undefined : FIREWALL_SETTINGS.find((f) => f === opts.firewall);
+  if (opts.firewall !== undefined && !firewall) throw new InputError('command line', '--firewall', `expected one of ${FIREWALL_SETTINGS.join(', ')}, got ${JSON.stringify(opts.firewall)}`);
   const started = performance.now();
   const lab = await labUp({
     gateways: positiveInteger(opts.gateways, '--gateways'),
     links: weights?.length ?? positiveInteger(opts.links, '--links'),
     ...(weights ? { weights } : {}),
+    ...(firewall ? { firewall } : {}),
     dir: opts.dir,
     inventoryPath: opts.inventory,
   });

@@ -79,6 +79,7 @@ lab
   .addOption(new Option('--gateways <n>', 'number of gateways').default('1'))
   .addOption(new Option('--links <n>', 'links per gateway').default('2'))
   .option('--weights <list>', 'link weights, e.g. 3,1 or 5,2,1')
+  .option('--firewall <backend>', "the inventory's defaults.firewall: auto, iptables or nftables (default: not written, so auto)")
   .option('--dir <path>', 'lab folder', '.lab')
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {

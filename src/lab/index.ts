@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLab, loadLab, type Lab } from './lab.js';
 import type { LanClientChoice } from './layout.js';
+import type { FirewallSetting } from '../model/inventory.js';
 
 export { createLab, knownHostsLine, Lab, loadLab, type GatewayRef, type LabOptions } from './lab.js';
 export { LabError } from './errors.js';
@@ -34,6 +35,7 @@ export interface LabUpOptions {
   /** Default inventories/lab.yml (relative to the working directory). */
   inventoryPath?: string;
   lanClients?: LanClientChoice;
+  firewall?: FirewallSetting;
 }
 
 /** `lbprov lab up`: builds the lab and writes its inventory. */

@@ -1,10 +1,10 @@
-/** Issue 3: `lbprov check` on a real lab gateway (this kernel: everything built in, no systemd). */
+/** `lbprov check` on a real lab gateway (this kernel: everything built in, no systemd), for each firewall backend. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipLab, startLab, type LabRun } from './harness.js';
 
 interface Check { id: string; status: string; message: string; remedy?: string }
 
-describe.skipIf(skipLab)('check on a lab gateway', () => {
+describe.skipIf(skipLab)('check on a lab gateway with iptables', () => {
   let t: LabRun;
   const checks = async (): Promise<{ code: number | null; byId: Map<string, Check> }> => {
     const result = await t.cli(['check', '-i', t.lab.inventoryPath, '--json']);
@@ -13,7 +13,7 @@ describe.skipIf(skipLab)('check on a lab gateway', () => {
   };
 
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [3, 1] });
+    t = await startLab({ gateways: 1, weights: [3, 1], firewall: 'iptables' });
   });
   afterAll(async () => {
     await t?.destroy();
@@ -58,5 +58,42 @@ describe.skipIf(skipLab)('check on a lab gateway', () => {
     expect(condition).toMatchObject({ status: 'fail' });
     expect(condition!.remedy).toMatch(/xtables-addons-dkms.*chain-swap/);
     expect((await checks()).code).toBe(0);
+  });
+});
+
+describe.skipIf(skipLab)('check on a lab gateway with nftables, and how auto decides', () => {
+  let t: LabRun;
+  beforeAll(async () => {
+    t = await startLab({ gateways: 1, weights: [3, 1] });
+  });
+  afterAll(async () => {
+    await t?.destroy();
+  });
+
+  it('auto on a gateway without lbprov picks nftables where nft works, says why, and checks what its table needs', async () => {
+    const result = await t.cli(['check', '-i', t.lab.inventoryPath]);
+    expect(result.code, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/ok\s+firewall\s+nftables \(auto: no lbprov on this gateway yet, and nft works with the kernel's nf_tables\)/);
+    for (const line of ['ok    tool:nft ', 'ok    tool:nft-kernel', 'ok    netfilter:nftables:numgen', 'ok    netfilter:nftables:ct', 'ok    netfilter:nftables:masquerade', 'ok    netfilter:nftables:nat']) {
+      expect(result.stdout).toContain(line);
+    }
+    expect(result.stdout).not.toContain('tool:iptables');
+    const plan = await t.cli(['plan', '-i', t.lab.inventoryPath]);
+    expect(plan.stdout).toContain('firewall: nftables (auto: no lbprov on this gateway yet');
+  });
+
+  it('auto keeps the backend lbprov already uses, and an iptables-only gateway gets iptables', async () => {
+    expect((await t.cli(['up', '-i', t.lab.inventoryPath, '--yes'])).code).toBe(0);
+    expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).stdout).toContain('firewall: nftables (auto: lbprov already uses it on this gateway)');
+    expect((await t.cli(['down', '-i', t.lab.inventoryPath, '--yes'])).code).toBe(0);
+    // Without nft on the gateway's PATH, auto falls back to iptables.
+    await t.gw(['mount', '--bind', '/bin/false', '/usr/sbin/nft']);
+    try {
+      const plan = await t.cli(['plan', '-i', t.lab.inventoryPath]);
+      expect(plan.stdout).toMatch(/firewall: iptables \(auto: no lbprov on this gateway yet; nftables cannot be used: nft cannot use the kernel's nf_tables/);
+      expect(plan.stdout).toContain('ipv4/iptables-chain:mangle:LBPROV_PRE');
+    } finally {
+      await t.gw(['umount', '/usr/sbin/nft']);
+    }
   });
 });

@@ -1,8 +1,8 @@
 /**
- * Issue 4 end to end: the link monitor `up` deploys, on a 3-link lab gateway with
- * real sshd, iptables, ping and conntrack. The chain-swap mechanism is tested for
- * real here (this kernel has no `condition` match; that path is covered by
- * test/render/failover.test.ts and test/monitor/).
+ * The link monitor `up` deploys, on a 3-link lab gateway with real sshd, ping and
+ * conntrack, once per firewall backend (iptables-restore or nft swaps the balancing chain).
+ * The chain-swap mechanism is tested for real here (this kernel has no `condition` match;
+ * that path is covered by test/render/failover.test.ts and test/monitor/).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { countConnections, cutUpstream, restoreUpstream, startLongConnection, type LongConnection } from '../../src/lab/index.js';
 import { skipLab, startLab, type LabRun, type RunResult } from './harness.js';
+import { addForeignRules, BACKENDS, foreignForwardPackets } from './backends.js';
 
 const MONITOR = { interval: 1, timeout: 1, reliability: 1, down: 3, up: 3 };
 const DETECT_BUDGET_MS = (MONITOR.interval * MONITOR.down + 2) * 1000;
@@ -19,7 +20,7 @@ const STATUS_MODULE = resolve(import.meta.dirname, '../../dist/cli/status.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(skipLab)('failover: link monitor with chain swap on a 3:2:1 lab gateway', () => {
+describe.skipIf(skipLab).each(BACKENDS)('failover with $name: link monitor with chain swap on a 3:2:1 lab gateway', (backend) => {
   let t: LabRun;
   const longConnections: LongConnection[] = [];
 
@@ -34,7 +35,7 @@ describe.skipIf(skipLab)('failover: link monitor with chain swap on a 3:2:1 lab 
   /** Running and not a zombie (an orphan the host's init has not reaped yet still answers kill -0). */
   const isAlive = async (pid: number | null) =>
     pid !== null && /^State:\s+[^ZX]/m.test((await t.lab.execOnGateway(0, ['cat', `/proc/${pid}/status`], { allowFailure: true })).stdout);
-  const balanceChain = async () => (await t.gw(['iptables-save', '-t', 'mangle'])).split('\n').filter((l) => l.startsWith('-A LBPROV_BALANCE'));
+  const balanceChain = () => backend.balanceRules(t);
   /** Milliseconds until the monitor reports `link` as `health`. */
   const timeUntil = async (link: string, health: 'up' | 'down', budgetMs: number): Promise<number> => {
     const started = performance.now();
@@ -53,8 +54,11 @@ describe.skipIf(skipLab)('failover: link monitor with chain swap on a 3:2:1 lab 
       );
     });
 
+  let foreign: string;
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [3, 2, 1] });
+    t = await startLab({ gateways: 1, weights: [3, 2, 1], firewall: backend.name });
+    await addForeignRules(t);
+    foreign = await backend.foreignState(t);
     // Fast probing so the test measures seconds, not tens of seconds.
     const doc = parseDocument(readFileSync(t.lab.inventoryPath, 'utf8'));
     doc.set('defaults', { monitor: MONITOR });
@@ -109,14 +113,19 @@ describe.skipIf(skipLab)('failover: link monitor with chain swap on a 3:2:1 lab 
     const log = await t.gw(['cat', '/var/log/lbprov/monitor.log']);
     expect(log).toMatch(/link isp1 down: 3 failed rounds in a row/);
     expect((await t.gw(['ip', 'route', 'show', 'table', 'main', 'default'])).trim()).not.toMatch(/dev wan1\b/);
+    // The swap changed lbprov's balancing and nothing else.
+    expect(await backend.foreignState(t)).toEqual(foreign);
 
     await restoreUpstream(t.lab, 0, 'isp1');
     const recoveredMs = await timeUntil('isp1', 'up', RECOVER_BUDGET_MS);
     console.log(`failover: isp1 detected up ${(recoveredMs / 1000).toFixed(2)} s after the restore (budget ${RECOVER_BUDGET_MS / 1000} s)`);
     expect(recoveredMs).toBeLessThanOrEqual(RECOVER_BUDGET_MS);
+    const forwarded = await foreignForwardPackets(t);
     const after = await countConnections(t.lab, 0, 120);
     expect(after.byLink).toEqual({ isp1: 60, isp2: 40, isp3: 20 });
     expect(await kept!.check()).toBe(true);
+    expect(await backend.foreignState(t)).toEqual(foreign);
+    expect(await foreignForwardPackets(t)).toBeGreaterThan(forwarded);
     expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
   });
 

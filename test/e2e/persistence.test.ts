@@ -1,29 +1,28 @@
 /**
- * Issue 3: a "reboot" in the lab. After up, lbprov's live state is flushed by hand
- * (chains, jumps, rules, routes, settings, the monitor), then the boot-time
+ * A "reboot" in the lab, once per firewall backend. After up, lbprov's live state is flushed by
+ * hand (firewall objects, rules, routes, settings, the monitor), then the boot-time
  * /etc/lbprov/restore.sh brings the balancer back without the controller.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countConnections } from '../../src/lab/index.js';
 import { skipLab, startLab, type LabRun } from './harness.js';
+import { BACKENDS, type BackendUnderTest } from './backends.js';
 
 /** What a reboot loses of lbprov's state; the files in /etc stay. */
-const FORGET = `
+const forget = (backend: BackendUnderTest) => `
 sh /etc/lbprov/monitor.sh stop
-for j in "mangle PREROUTING LBPROV_PRE" "mangle OUTPUT LBPROV_OUT" "nat POSTROUTING LBPROV_NAT"; do set -- $j; iptables -w -t $1 -D $2 -j $3; done
-for c in LBPROV_PRE LBPROV_BALANCE LBPROV_OUT; do iptables -w -t mangle -F $c; done
-for c in LBPROV_PRE LBPROV_BALANCE LBPROV_OUT; do iptables -w -t mangle -X $c; done
-iptables -w -t nat -F LBPROV_NAT; iptables -w -t nat -X LBPROV_NAT
+${backend.forget}
 for p in 100 101 102 111 112; do ip rule del priority $p; done
 ip route flush table 101; ip route flush table 102
 echo 0 > /proc/sys/net/ipv4/conf/wan1/rp_filter; echo 0 > /proc/sys/net/ipv4/conf/wan2/rp_filter
 rm -f /run/lbprov/state
 `;
 
-describe.skipIf(skipLab)('persistence: the gateway comes back balanced without the controller', () => {
+describe.skipIf(skipLab).each(BACKENDS)('persistence with $name: the gateway comes back balanced without the controller', (backend) => {
   let t: LabRun;
+  const routing = async () => t.gw(['sh', '-c', 'ip rule; ip route show table 101; ip route show table 102']);
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [3, 1] });
+    t = await startLab({ gateways: 1, weights: [3, 1], firewall: backend.name });
   });
   afterAll(async () => {
     await t?.destroy();
@@ -32,13 +31,13 @@ describe.skipIf(skipLab)('persistence: the gateway comes back balanced without t
   it('up writes the boot-time files', async () => {
     const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect(await t.gw(['cat', '/etc/lbprov/persist/iptables.rules'])).toContain('#jump PREROUTING -j LBPROV_PRE');
+    expect(await t.gw(['cat', backend.persisted.path])).toContain(backend.persisted.contains);
     expect(await t.gw(['sh', '-c', 'test -x /etc/lbprov/restore.sh && echo yes'])).toBe('yes\n');
   });
 
   it('after a flush of the live state, restore.sh brings back exactly what up made, twice over', async () => {
-    await t.gw(['sh', '-c', FORGET]);
-    expect(await t.gw(['sh', '-c', 'iptables-save | grep -c LBPROV_ || true'])).toBe('0\n');
+    await t.gw(['sh', '-c', forget(backend)]);
+    expect(await backend.lbprovState(t)).toBe('');
     expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(2);
 
     const first = await t.lab.execOnGateway(0, ['sh', '/etc/lbprov/restore.sh']);
@@ -47,11 +46,9 @@ describe.skipIf(skipLab)('persistence: the gateway comes back balanced without t
     expect(plan.code, plan.stdout).toBe(0);
 
     // Idempotent: a second run changes nothing and duplicates no jump or rule.
-    const before = await t.gw(['sh', '-c', 'iptables-save -t mangle | grep -v "^[#:]"; iptables-save -t nat | grep -v "^[#:]"; ip rule; ip route show table 101; ip route show table 102']);
+    const before = { firewall: await backend.fullState(t), routing: await routing() };
     await t.lab.execOnGateway(0, ['sh', '/etc/lbprov/restore.sh']);
-    const after = await t.gw(['sh', '-c', 'iptables-save -t mangle | grep -v "^[#:]"; iptables-save -t nat | grep -v "^[#:]"; ip rule; ip route show table 101; ip route show table 102']);
-    expect(after.replace(/\[\d+:\d+\]/g, '')).toEqual(before.replace(/\[\d+:\d+\]/g, ''));
-    expect(after.split('\n').filter((l) => l === '-A PREROUTING -j LBPROV_PRE')).toHaveLength(1);
+    expect({ firewall: await backend.fullState(t), routing: await routing() }).toEqual(before);
     expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
   });
 

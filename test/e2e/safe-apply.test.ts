@@ -12,17 +12,15 @@ import { parse, stringify } from 'yaml';
 import { sshdConnections } from '../../src/lab/index.js';
 import { PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { CLI, skipLab, startLab, type LabRun } from './harness.js';
+import { BACKENDS } from './backends.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe.skipIf(skipLab)('safe apply', () => {
+describe.skipIf(skipLab).each(BACKENDS)('safe apply with $name', (backend) => {
   let t: LabRun;
   let inventory: string;
-  const save = async (table: string) => (await t.gw(['iptables-save', '-t', table])).split('\n').filter((l) => !l.startsWith('#')).join('\n');
   const fullState = async () => ({
-    mangle: await save('mangle'),
-    nat: await save('nat'),
-    filter: await save('filter'),
+    firewall: await backend.fullState(t),
     rules: await t.gw(['ip', 'rule', 'show']),
     routes: await t.gw(['ip', '-4', 'route', 'show', 'table', 'all']),
     rpFilter: await t.gw(['cat', '/proc/sys/net/ipv4/conf/wan1/rp_filter', '/proc/sys/net/ipv4/conf/wan2/rp_filter']),
@@ -39,7 +37,7 @@ describe.skipIf(skipLab)('safe apply', () => {
   }
 
   beforeAll(async () => {
-    t = await startLab({ gateways: 1, weights: [3, 1] });
+    t = await startLab({ gateways: 1, weights: [3, 1], firewall: backend.name });
     // Short timeouts so a lost gateway is noticed in seconds, not minutes.
     const inv = parse(readFileSync(t.lab.inventoryPath, 'utf8'));
     inv.ssh = { ...inv.ssh, connect_timeout: 2, command_timeout: 4, keepalive_interval: 1 };
@@ -52,11 +50,11 @@ describe.skipIf(skipLab)('safe apply', () => {
 
   it('a failing step rolls back: the gateway is byte-for-byte as before', async () => {
     const before = await fullState();
-    // The nat payload is applied after files, sysctls, routes, rules and mangle: all of those must be undone.
-    const playbook = customPlaybook('bad-nat', 'iptables/nat.rules.hbs', (s) => s.replace('COMMIT', '-A LBPROV_NAT -j LBPROV_MISSING\nCOMMIT'));
+    // The firewall is applied after files, sysctls, routes and rules: all of those must be undone.
+    const playbook = customPlaybook('bad-rule', backend.broken.template, backend.broken.edit);
     const up = await t.cli(['up', '-i', inventory, '-p', playbook, '--yes']);
     expect(up.code).toBe(1);
-    expect(up.stdout + up.stderr).toMatch(/apply failed at step \d+ \(iptables nat[^)]*\); rolled back/);
+    expect(up.stdout + up.stderr).toMatch(backend.broken.step);
     expect(await fullState()).toEqual(before);
     expect(await t.gw(['cat', '/var/log/lbprov/audit.log'])).toMatch(/"result":"rolled-back"/);
   });
@@ -180,13 +178,13 @@ describe.skipIf(skipLab)('safe apply', () => {
   it('refuses a tampered plan file before any connection: a shell word in a rule, a path outside lbprov, an unknown kind', async () => {
     expect((await t.cli(['up', '-i', inventory, '--yes'])).code).toBe(0);
     await t.gw(['ip', 'rule', 'del', 'priority', '102']);
-    await t.gw(['iptables', '-t', 'mangle', '-F', 'LBPROV_PRE']);
+    await t.gw(backend.flushPre);
     const planFile = join(t.work, 'to-tamper.json');
     expect((await t.cli(['plan', '-i', inventory, '--out', planFile])).code).toBe(2);
     const original = JSON.parse(readFileSync(planFile, 'utf8'));
     const changeOf = (plan: typeof original, id: string) => plan.hosts[0].changes.find((c: { id: string }) => c.id === id);
     const tampered: [string, (plan: typeof original) => void, RegExp][] = [
-      ['rule', (p) => changeOf(p, 'ipv4/iptables-chain:mangle:LBPROV_PRE').after.rules.push('-j ACCEPT; reboot'), /shell metacharacter outside a quoted string/],
+      ['rule', (p) => changeOf(p, backend.ids.pre).after.rules.push(backend.tamper.rule), backend.tamper.refusal],
       ['path', (p) => {
         const c = changeOf(p, 'ipv4/ip-rule:102');
         Object.assign(c, { kind: 'file', id: 'file:/etc/shadow', after: { kind: 'file', id: 'file:/etc/shadow', path: '/etc/shadow', mode: '0644', content: 'root::0:0::::\n' } });
