@@ -4,11 +4,13 @@
  * identical freshly built labs. Prints a markdown table for the README.
  *
  *   npm run bench -- [--sizes 1,10,50,100] [--ansible-sizes 1,10,50,100|none] [--forks 50]
- *                    [--playbook bench/balancer-rules.yml] [--out FILE]
+ *                    [--firewalls iptables,nftables] [--playbook bench/balancer-rules.yml] [--out FILE]
  *
  * The default playbook is the same job as the Ansible playbook (rules, routes, sysctls, no link
  * monitor: 100 monitors probing every 2 s would load this 2-core machine that also hosts the
- * gateways). `--playbook playbooks/balancer.yml` measures lbprov's full job.
+ * gateways). `--playbook playbooks/balancer.yml` measures lbprov's full job. `--firewalls` lists the
+ * backends lbprov runs with, each on a lab of its own, in the same run (Ansible's playbook is the
+ * iptables job, compared with the iptables rows).
  *
  * Root only (namespaces). Installs Debian's ansible-core when ansible-playbook is missing. Per size:
  * lbprov plan (first), up (first), plan (no-op), up (no-op) on one lab; then Ansible's
@@ -35,6 +37,7 @@ const { values: args } = parseArgs({
     'ansible-sizes': { type: 'string' },
     forks: { type: 'string', default: '50' },
     weights: { type: 'string', default: '3,1' },
+    firewalls: { type: 'string', default: 'iptables' },
     playbook: { type: 'string', default: join(ROOT, 'bench/balancer-rules.yml') },
     out: { type: 'string' },
   },
@@ -43,6 +46,7 @@ const sizes = args.sizes.split(',').map(Number);
 const ansibleSizes = args['ansible-sizes'] === 'none' ? [] : (args['ansible-sizes'] ?? args.sizes).split(',').map(Number);
 const forks = Number(args.forks);
 const weights = args.weights.split(',').map(Number);
+const firewalls = args.firewalls.split(',');
 
 /** Runs a command under GNU time; never throws on a non-zero exit. */
 function timed(argv, { env = {}, cwd } = {}) {
@@ -117,8 +121,8 @@ function mangleChains(lab) {
 /** Labs alive right now: a benchmark stopped by a signal removes them before it exits. */
 const liveLabs = new Set();
 
-async function withLab(name, n, use) {
-  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-${name}-${n}`) });
+async function withLab(name, n, use, firewall) {
+  const lab = await createLab({ gateways: n, weights, lanClients: 'none', dir: join(work, `lab-${name}-${n}`), ...(firewall ? { firewall } : {}) });
   liveLabs.add(lab);
   try {
     return await use(lab);
@@ -137,8 +141,8 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-async function benchLbprov(n) {
-  return withLab('lbprov', n, async (lab) => {
+async function benchLbprov(n, firewall) {
+  return withLab(`lbprov-${firewall}`, n, async (lab) => {
     const hosts = lab.gateways.map((g) => g.name);
     const rows = {};
     const steps = [
@@ -148,15 +152,15 @@ async function benchLbprov(n) {
       ['up (no-op)', ['up', '--yes', '--json'], [0]],
     ];
     for (const [step, cmd, codes] of steps) {
-      const trace = join(work, `trace-${n}-${step.replace(/\W+/g, '-')}.jsonl`);
+      const trace = join(work, `trace-${firewall}-${n}-${step.replace(/\W+/g, '-')}.jsonl`);
       const cpuBefore = gatewayCpuMs(lab);
       const result = await timed([process.execPath, CLI, ...cmd, '-i', lab.inventoryPath, '-p', resolve(args.playbook), '-f', String(forks)], { env: { LBPROV_TRACE: trace } });
       expectCode(`lbprov ${step} over ${n}`, result, codes);
       rows[step] = { ...result, gatewayCpuMs: gatewayCpuMs(lab) - cpuBefore, trips: roundTrips(trace, hosts) };
-      process.stderr.write(`  lbprov ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
+      process.stderr.write(`  lbprov (${firewall}) ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
     }
-    return { rows, mangle: mangleChains(lab) };
-  });
+    return { rows, mangle: firewall === 'iptables' ? mangleChains(lab) : null };
+  }, firewall);
 }
 
 /** GNU time measures each command's CPU; Debian's `time` package, installed when missing. */
@@ -289,19 +293,24 @@ try {
   const ansibleVersion = ansibleSizes.length > 0 ? ensureAnsible() : null;
   const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim().split(',')[0];
   const table = [
-    '| gateways | step | lbprov wall (s) | lbprov CPU: controller / gateways (s) | round trips / gateway | Ansible wall (s) | Ansible CPU: controller / gateways (s) | Ansible ÷ lbprov (wall) |',
-    '|---:|---|---:|---:|---:|---:|---:|---:|',
+    '| gateways | step | backend | lbprov wall (s) | lbprov CPU: controller / gateways (s) | round trips / gateway | Ansible wall (s) | Ansible CPU: controller / gateways (s) | Ansible ÷ lbprov (wall) |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   const findings = [];
   for (const n of sizes) {
     process.stderr.write(`${n} gateway(s)\n`);
-    const ours = await benchLbprov(n);
+    const byBackend = {};
+    for (const firewall of firewalls) byBackend[firewall] = await benchLbprov(n, firewall);
+    const ours = byBackend.iptables ?? byBackend[firewalls[0]];
     const theirs = ansibleSizes.includes(n) ? await benchAnsible(n) : null;
-    if (theirs && theirs.mangle !== ours.mangle) findings.push(`${n}: Ansible's mangle chains differ from lbprov's on gw1 (the comparison is not like for like)`);
-    for (const [step, r] of Object.entries(ours.rows)) {
-      const a = theirs?.rows[step];
-      const trips = r.trips.min === r.trips.max ? String(r.trips.min) : `${r.trips.min}–${r.trips.max}`;
-      table.push(`| ${n} | ${step} | ${seconds(r.wallMs)} | ${seconds(r.cpuMs)} / ${seconds(r.gatewayCpuMs)} | ${trips} | ${a ? seconds(a.wallMs) : '–'} | ${a ? `${seconds(a.cpuMs)} / ${seconds(a.gatewayCpuMs)}` : '–'} | ${a ? `${(a.wallMs / r.wallMs).toFixed(1)}×` : '–'} |`);
+    if (theirs && byBackend.iptables && theirs.mangle !== ours.mangle) findings.push(`${n}: Ansible's mangle chains differ from lbprov's on gw1 (the comparison is not like for like)`);
+    for (const step of Object.keys(ours.rows)) {
+      for (const firewall of firewalls) {
+        const r = byBackend[firewall].rows[step];
+        const a = firewall === 'iptables' ? theirs?.rows[step] : undefined;
+        const trips = r.trips.min === r.trips.max ? String(r.trips.min) : `${r.trips.min}–${r.trips.max}`;
+        table.push(`| ${n} | ${step} | ${firewall} | ${seconds(r.wallMs)} | ${seconds(r.cpuMs)} / ${seconds(r.gatewayCpuMs)} | ${trips} | ${a ? seconds(a.wallMs) : '–'} | ${a ? `${seconds(a.cpuMs)} / ${seconds(a.gatewayCpuMs)}` : '–'} | ${a ? `${(a.wallMs / r.wallMs).toFixed(1)}×` : '–'} |`);
+      }
     }
     const noop = ours.rows['plan (no-op)'];
     if (n === 100) findings.push(`no-op plan over 100: ${seconds(noop.wallMs)} s (target <= 3 s: ${noop.wallMs <= 3000 ? 'met' : 'MISSED'})`);
@@ -319,7 +328,7 @@ try {
   findings.push(`load average at start ${loadAtStart.toFixed(1)}, at end ${loadavg()[0].toFixed(1)} (2 cores: above ~2 the numbers include waiting for other work)`);
   const report = [
     `lbprov benchmark, ${new Date().toISOString().slice(0, 10)}: ${sizes.join('/')} namespace gateways, ${weights.length} links (${weights.join(':')}), forks ${forks}, ` +
-      `lbprov playbook ${relative(ROOT, resolve(args.playbook))}, node ${nodeVersion}, ${sshVersion}${ansibleVersion ? `, ${ansibleVersion} (pipelining, ControlPersist, KexAlgorithms=curve25519-sha256, no fact gathering)` : ''}.`,
+      `lbprov playbook ${relative(ROOT, resolve(args.playbook))} (${firewalls.join(', ')}), node ${nodeVersion}, ${sshVersion}${ansibleVersion ? `, ${ansibleVersion} (pipelining, ControlPersist, KexAlgorithms=curve25519-sha256, no fact gathering)` : ''}.`,
     '',
     ...table,
     '',
