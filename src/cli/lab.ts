@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { countConnections, labDown, labUp, loadLab } from '../lab/index.js';
+import { countConnections, labDown, labUp, LINK_KINDS, loadLab, type LinkKind } from '../lab/index.js';
 import { InputError } from '../errors.js';
 import { EXIT_OK } from './output.js';
 import { FIREWALL_BACKENDS } from '../model/inventory.js';
@@ -11,6 +11,8 @@ export interface LabUpOptions {
   links: string;
   weights?: string;
   firewall?: string;
+  linkKinds?: string;
+  p2pDown?: boolean;
   dir: string;
   inventory: string;
 }
@@ -25,23 +27,36 @@ function positiveInteger(value: string, flag: string): number {
   return n;
 }
 
+function linkKind(value: string): LinkKind {
+  const kind = LINK_KINDS.find((k) => k === value);
+  if (!kind) throw new InputError('command line', '--link-kinds', `expected a list of ${LINK_KINDS.join(', ')}, got ${JSON.stringify(value)}`);
+  return kind;
+}
+
 export async function labUpCommand(opts: LabUpOptions): Promise<number> {
   const weights = opts.weights?.split(',').map((w) => positiveInteger(w.trim(), '--weights'));
+  const linkKinds = opts.linkKinds?.split(',').map((k) => linkKind(k.trim()));
+  if (weights && linkKinds && weights.length !== linkKinds.length) {
+    throw new InputError('command line', '--link-kinds', `${linkKinds.length} link kinds for ${weights.length} weights`);
+  }
   const firewall = opts.firewall === undefined ? undefined : FIREWALL_SETTINGS.find((f) => f === opts.firewall);
   if (opts.firewall !== undefined && !firewall) throw new InputError('command line', '--firewall', `expected one of ${FIREWALL_SETTINGS.join(', ')}, got ${JSON.stringify(opts.firewall)}`);
   const started = performance.now();
   const lab = await labUp({
     gateways: positiveInteger(opts.gateways, '--gateways'),
-    links: weights?.length ?? positiveInteger(opts.links, '--links'),
+    links: weights?.length ?? linkKinds?.length ?? positiveInteger(opts.links, '--links'),
     ...(weights ? { weights } : {}),
     ...(firewall ? { firewall } : {}),
+    ...(linkKinds ? { linkKinds } : {}),
+    ...(opts.p2pDown ? { p2pDown: true } : {}),
     dir: opts.dir,
     inventoryPath: opts.inventory,
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   process.stdout.write(`lab up: ${lab.gateways.length} gateway(s) in ${seconds} s; inventory ${lab.inventoryPath}\n`);
   for (const gw of lab.gateways) {
-    process.stdout.write(`  ${gw.name}  ssh root@${gw.mgmtAddress}  links ${gw.links.map((l) => `${l.name}:${l.interface}`).join(' ')}\n`);
+    const links = gw.links.map((l) => `${l.name}:${l.interface}${l.kind === 'static' ? '' : ` (${l.kind}${l.kind === 'p2p' && !l.connected ? ', down' : ` ${l.gatewayAddress}`})`}`);
+    process.stdout.write(`  ${gw.name}  ssh root@${gw.mgmtAddress}  links ${links.join(' ')}\n`);
   }
   process.stdout.write(`remove it with: lbprov lab down --dir ${opts.dir}\n`);
   return EXIT_OK;

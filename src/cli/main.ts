@@ -80,6 +80,8 @@ lab
   .addOption(new Option('--links <n>', 'links per gateway').default('2'))
   .option('--weights <list>', 'link weights, e.g. 3,1 or 5,2,1')
   .option('--firewall <backend>', "the inventory's defaults.firewall: auto, iptables or nftables (default: not written, so auto)")
+  .option('--link-kinds <list>', 'kind of each link: static, dhcp or p2p, e.g. static,dhcp (default: all static)')
+  .option('--p2p-down', 'p2p links start with no session (no ppp<k> until connected)')
   .option('--dir <path>', 'lab folder', '.lab')
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {

@@ -7,8 +7,12 @@
  *   and one /31 per ISP upstream in 198.51.100.32/27 (ISP side even, server side odd = probe target).
  * - the rest of 198.51.100.0/24 and all of 203.0.113.0/24: one customer block per ISP, shared by all
  *   gateways of the lab; the ISP router is the block's first host, gateway i its (1 + i)th.
+ *   Dynamic links take more blocks of the same size after the customer blocks: a dhcp or p2p link
+ *   an alternate block (the pool it is renumbered into, or every other p2p session's addresses),
+ *   a p2p link also the /31s of its relay carriers, one per gateway.
  */
 import { LabError } from './errors.js';
+import type { LinkKind } from './state.js';
 
 export const MANAGEMENT_SLOTS = 128;
 /** A customer block must hold network, broadcast, the ISP router and every gateway: 125 fill a /25. */
@@ -76,8 +80,18 @@ export interface CustomerBlock {
   nextHop: string;
 }
 
+/** Both ends of one /31 between a gateway and its ISP: ISP end even, gateway end odd. */
+export interface CarrierPair {
+  isp: string;
+  gateway: string;
+}
+
 export interface AddressPlan {
   customerBlocks: CustomerBlock[];
+  /** Per link: the second block of a dhcp or p2p link; undefined for static links. */
+  alternateBlocks: (CustomerBlock | undefined)[];
+  /** Per link: one carrier /31 per gateway (in gateway order) for p2p links; undefined for the others. */
+  carriers: (CarrierPair[] | undefined)[];
 }
 
 /** Smallest block holding network, broadcast, the ISP router and every gateway, at least a /29. */
@@ -87,11 +101,17 @@ function customerBlockSize(gateways: number): number {
   return size;
 }
 
-export function planAddresses(gateways: number, links: number): AddressPlan {
+function customerBlock(base: number, size: number): CustomerBlock {
+  const prefixLength = 32 - Math.log2(size);
+  return { cidr: `${intToIp(base)}/${prefixLength}`, prefixLength, nextHop: intToIp(base + 1) };
+}
+
+export function planAddresses(gateways: number, links: number, kinds: readonly LinkKind[] = Array<LinkKind>(links).fill('static')): AddressPlan {
   if (!Number.isInteger(gateways) || gateways < 1 || gateways > MAX_GATEWAYS) {
     throw new LabError(`gateways must be an integer in [1, ${MAX_GATEWAYS}], got ${gateways}`);
   }
   if (!Number.isInteger(links) || links < 2) throw new LabError(`links must be an integer >= 2, got ${links}`);
+  if (kinds.length !== links) throw new LabError(`${kinds.length} link kinds given for ${links} links`);
   const size = customerBlockSize(gateways);
   const blocks: number[] = [];
   for (const [start, rangeSize] of CUSTOMER_RANGES) {
@@ -101,14 +121,25 @@ export function planAddresses(gateways: number, links: number): AddressPlan {
   if (links > maxLinks) {
     throw new LabError(`${gateways} gateways with ${links} links do not fit the documentation ranges (at most ${maxLinks} links at this size)`);
   }
-  const prefixLength = 32 - Math.log2(size);
-  return {
-    customerBlocks: blocks.slice(0, links).map((base) => ({
-      cidr: `${intToIp(base)}/${prefixLength}`,
-      prefixLength,
-      nextHop: intToIp(base + 1),
-    })),
-  };
+  const spare = blocks.slice(links);
+  const carrierBlocksPerLink = Math.ceil((2 * gateways) / size);
+  const needed = kinds.filter((kind) => kind !== 'static').length + carrierBlocksPerLink * kinds.filter((kind) => kind === 'p2p').length;
+  if (needed > spare.length) {
+    throw new LabError(
+      `${gateways} gateways with links ${kinds.join(',')} do not fit the documentation ranges (dynamic links need ${needed} more blocks of ${size} addresses, ${spare.length} are left)`,
+    );
+  }
+  const take = (): number => spare.shift() as number;
+  const alternateBlocks = kinds.map((kind) => (kind === 'static' ? undefined : customerBlock(take(), size)));
+  const carriers = kinds.map((kind) => {
+    if (kind !== 'p2p') return undefined;
+    const bases = Array.from({ length: carrierBlocksPerLink }, take);
+    return Array.from({ length: gateways }, (_, index) => {
+      const base = (bases[Math.floor((2 * index) / size)] as number) + ((2 * index) % size);
+      return { isp: intToIp(base), gateway: intToIp(base + 1) };
+    });
+  });
+  return { customerBlocks: blocks.slice(0, links).map((base) => customerBlock(base, size)), alternateBlocks, carriers };
 }
 
 /** Gateway `index` (from 1) on a customer block. */

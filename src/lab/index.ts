@@ -3,13 +3,24 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createLab, loadLab, type Lab } from './lab.js';
 import type { LanClientChoice } from './layout.js';
+import type { LinkKind } from './state.js';
 import type { FirewallSetting } from '../model/inventory.js';
 
-export { createLab, knownHostsLine, Lab, loadLab, type GatewayRef, type LabOptions } from './lab.js';
+export { createLab, knownHostsLine, Lab, LINK_KINDS, loadLab, type GatewayRef, type LabOptions } from './lab.js';
+export {
+  connectP2p,
+  dropP2p,
+  linkAddress,
+  renumberDhcp,
+  type ConnectOptions,
+  type DhcpLease,
+  type P2pSession,
+  type RenumberOptions,
+} from './dynamic.js';
 export { LabError } from './errors.js';
 export { defaultWeights, type LanClientChoice } from './layout.js';
 export { gatewayFileOnHost, sshdConnections } from './sshd.js';
-export type { LabGateway, LabLink, LabState } from './state.js';
+export type { LabGateway, LabLink, LabState, LinkKind, LinkPool } from './state.js';
 export {
   countConnections,
   cutUpstream,
@@ -19,9 +30,9 @@ export {
   startLongConnection,
   type ConnectionCountOptions,
   type ConnectionCounts,
-  type LinkRef,
   type LongConnection,
 } from './traffic.js';
+export type { LinkRef } from './links.js';
 
 export const DEFAULT_LAB_DIR = '.lab';
 export const DEFAULT_LAB_INVENTORY = 'inventories/lab.yml';
@@ -36,6 +47,8 @@ export interface LabUpOptions {
   inventoryPath?: string;
   lanClients?: LanClientChoice;
   firewall?: FirewallSetting;
+  linkKinds?: readonly LinkKind[];
+  p2pDown?: boolean;
 }
 
 /** `lbprov lab up`: builds the lab and writes its inventory. */

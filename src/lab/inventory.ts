@@ -1,6 +1,13 @@
 /** The inventory `lbprov lab up` writes for its gateways (the shape is the inventory contract). */
 import { Document, isScalar, isSeq, visit } from 'yaml';
-import type { LabState } from './state.js';
+import type { LabLink, LabState } from './state.js';
+
+/** The inventory's `gateway` of a link: its router, `dhcp` (learned from the lease), or `none` (p2p: the route is `dev ppp<k>`). */
+function inventoryGateway(link: LabLink): string {
+  if (link.kind === 'dhcp') return 'dhcp';
+  if (link.kind === 'p2p') return 'none';
+  return link.nextHop;
+}
 
 /** First line of every lab inventory; `destroy` removes only a file that starts with it. */
 export function inventoryHeader(state: LabState): string {
@@ -27,7 +34,7 @@ export function renderLabInventory(state: LabState): string {
         links: gateway.links.map((link) => ({
           name: link.name,
           interface: link.interface,
-          gateway: link.nextHop,
+          gateway: inventoryGateway(link),
           weight: link.weight,
           probes: [link.probe],
         })),

@@ -12,14 +12,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import { AGENT_FILES, AGENT_SOURCES } from './agents.js';
 import { LabLocks, releaseLocks } from './allocator.js';
+import { startDhcpLink } from './dhcp.js';
 import { LabError } from './errors.js';
 import { inventoryHeader, renderLabInventory } from './inventory.js';
 import { defaultWeights, describeLab, PREFIX_PATTERN, type LanClientChoice } from './layout.js';
 import { buildNetwork } from './network.js';
+import { connect } from './p2p.js';
 import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
 import { run, type RunOptions, type RunResult } from './run.js';
-import { prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
-import type { LabGateway, LabState } from './state.js';
+import { onGateway, prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
+import { writeState, type LabGateway, type LabState, type LinkKind } from './state.js';
 import { startTcpServer } from './server.js';
 
 export interface LabOptions {
@@ -43,13 +45,22 @@ export interface LabOptions {
   firewall?: FirewallSetting;
   /** Allocator directory shared by all labs on the machine (default /run/lbprov-lab). */
   lockRoot?: string;
+  /** One per link (default: all static); see dhcp.ts and p2p.ts. */
+  linkKinds?: readonly LinkKind[];
+  /** p2p links start with no session: ppp<k> does not exist until connectP2p. */
+  p2pDown?: boolean;
+  /** How long createLab waits for each dhcp link's first lease (default 30000). */
+  leaseTimeoutMs?: number;
 }
+
+export const LINK_KINDS: readonly LinkKind[] = ['static', 'dhcp', 'p2p'];
 
 export type GatewayRef = number | string;
 
 const KEYGEN_CONCURRENCY = 2;
 const ROOT_LINK_CLEANUP_MS = 5_000;
 const SSHD_START_CONCURRENCY = 8;
+const LINK_START_CONCURRENCY = 8;
 /** Directories a gateway's private mounts hide, so the lab dir (which sshd reads) cannot live there. */
 const HIDDEN_IN_GATEWAYS = ['/etc', '/var/lib', '/var/log', '/run'];
 
@@ -80,7 +91,7 @@ export class Lab {
   }
 
   save(): void {
-    writeFileSync(this.state.stateFile, `${JSON.stringify(this.state, null, 2)}\n`);
+    writeState(this.state);
   }
 
   /** Runs argv in one of the lab's network namespaces (host filesystem). */
@@ -91,11 +102,7 @@ export class Lab {
 
   /** Runs argv as a process started over SSH would: the gateway's network namespace and private files. */
   execOnGateway(ref: GatewayRef, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
-    const gateway = this.gateway(ref);
-    const sshd = this.state.processes.find((started) => started.role === `sshd ${gateway.name}`);
-    const [pid] = sshd !== undefined ? stillOurs([sshd]) : [];
-    if (pid === undefined) throw new LabError(`${gateway.name}: its sshd is not running`);
-    return run(['nsenter', `--target=${pid}`, '--mount', '--net', '--', ...argv], options);
+    return run(onGateway(this.state, this.gateway(ref), argv), options);
   }
 
   /**
@@ -196,10 +203,15 @@ export function knownHostsLine(host: string, port: number, key: string): string 
 }
 
 export async function createLab(options: LabOptions = {}): Promise<Lab> {
-  const weights = options.weights ?? defaultWeights(options.links ?? 2);
+  const weights = options.weights ?? defaultWeights(options.links ?? options.linkKinds?.length ?? 2);
   if (options.links !== undefined && options.links !== weights.length) {
     throw new LabError(`links is ${options.links} but ${weights.length} weights were given`);
   }
+  if (options.linkKinds !== undefined && options.linkKinds.length !== weights.length) {
+    throw new LabError(`${options.linkKinds.length} link kinds given for ${weights.length} links`);
+  }
+  const unknownKind = options.linkKinds?.find((kind) => !LINK_KINDS.includes(kind));
+  if (unknownKind !== undefined) throw new LabError(`link kinds are ${LINK_KINDS.join(', ')}; got ${String(unknownKind)}`);
   const gatewayCount = options.gateways ?? 1;
   const dir = makeLabDir(options.dir);
   const stateFile = join(dir, 'state.json');
@@ -220,6 +232,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       lanClients: options.lanClients ?? (gatewayCount <= 10 ? 'all' : [0]),
       baselineNat: options.baselineNat ?? true,
       ...(options.firewall ? { firewall: options.firewall } : {}),
+      ...(options.linkKinds ? { linkKinds: options.linkKinds } : {}),
     });
     state.locks = held;
     lab = new Lab(state);
@@ -231,7 +244,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   }
 
   try {
-    await populateLab(lab);
+    await populateLab(lab, options);
     return lab;
   } catch (error) {
     await lab.destroy().catch(() => undefined);
@@ -239,7 +252,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   }
 }
 
-async function populateLab(lab: Lab): Promise<void> {
+async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
   const { state } = lab;
   mkdirSync(join(state.dir, 'agents'));
   for (const [key, file] of Object.entries(AGENT_FILES)) {
@@ -278,7 +291,23 @@ async function populateLab(lab: Lab): Promise<void> {
   } finally {
     lab.save();
   }
+  await startDynamicLinks(state, options);
 
   mkdirSync(dirname(state.inventoryPath), { recursive: true });
   writeFileSync(state.inventoryPath, renderLabInventory(state));
+}
+
+/** Every dhcp link's first lease and (unless p2pDown) every p2p link's first session; they need the gateways' sshd (their mount namespace). */
+async function startDynamicLinks(state: LabState, options: LabOptions): Promise<void> {
+  const limit = pLimit(LINK_START_CONCURRENCY);
+  await Promise.all(
+    state.gateways.flatMap((gateway) =>
+      gateway.links.map((link) =>
+        limit(async () => {
+          if (link.kind === 'dhcp') await startDhcpLink(state, gateway, link, options.leaseTimeoutMs);
+          if (link.kind === 'p2p' && options.p2pDown !== true) await connect(state, gateway, link, 0);
+        }),
+      ),
+    ),
+  );
 }

@@ -11,7 +11,7 @@ import {
   upstream,
 } from './addressing.js';
 import { LabError } from './errors.js';
-import type { LabGateway, LabState } from './state.js';
+import type { LabGateway, LabLink, LabState, LinkKind } from './state.js';
 
 export const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,8}$/;
 const IFNAMSIZ = 15;
@@ -29,6 +29,8 @@ export interface LayoutInput {
   lanClients: LanClientChoice;
   baselineNat: boolean;
   firewall?: FirewallSetting;
+  /** One per link (default: all static). */
+  linkKinds?: readonly LinkKind[];
 }
 
 export const SERVICE_PORT = 80;
@@ -46,7 +48,8 @@ export function describeLab(input: LayoutInput): LabState {
   if (weights.some((weight) => !Number.isInteger(weight) || weight < 1)) {
     throw new LabError(`weights must be positive integers, got [${weights.join(', ')}]`);
   }
-  const plan = planAddresses(slots.length, weights.length);
+  const kinds = input.linkKinds ?? weights.map((): LinkKind => 'static');
+  const plan = planAddresses(slots.length, weights.length, kinds);
   const hasClient = (index: number): boolean =>
     input.lanClients === 'all' || (input.lanClients !== 'none' && input.lanClients.includes(index));
   const ns = (suffix: string): string => `${prefix}-${suffix}`;
@@ -56,6 +59,7 @@ export function describeLab(input: LayoutInput): LabState {
     ns: ns(`isp${index + 1}`),
     upstreamInterface: 'up0',
     customerBlock: block.cidr,
+    ...(plan.alternateBlocks[index] !== undefined ? { alternateBlock: plan.alternateBlocks[index].cidr } : {}),
   }));
 
   const gateways: LabGateway[] = slots.map((slot, index) => {
@@ -80,17 +84,36 @@ export function describeLab(input: LayoutInput): LabState {
       sshdPidFile: join(gatewayDir, 'sshd.pid'),
       links: plan.customerBlocks.map((block, linkIndex) => {
         const isp = isps[linkIndex] as (typeof isps)[number];
-        return {
+        const kind = kinds[linkIndex] as LinkKind;
+        const gatewayAddress = customerAddress(block, index + 1);
+        const link: LabLink = {
           name: isp.name,
-          interface: `wan${linkIndex + 1}`,
+          interface: kind === 'p2p' ? `ppp${linkIndex + 1}` : `wan${linkIndex + 1}`,
           weight: weights[linkIndex] as number,
           ispNs: isp.ns,
-          ispInterface: name,
+          ispInterface: kind === 'p2p' ? `${name}-ppp` : name,
           nextHop: block.nextHop,
-          gatewayAddress: customerAddress(block, index + 1),
-          prefixLength: block.prefixLength,
+          gatewayAddress,
+          prefixLength: kind === 'p2p' ? 32 : block.prefixLength,
           probe: upstream(linkIndex + 1).server,
+          kind,
         };
+        const alternate = plan.alternateBlocks[linkIndex];
+        if (alternate !== undefined) {
+          link.pools = [block, alternate].map((pool) => ({
+            gatewayAddress: customerAddress(pool, index + 1),
+            nextHop: pool.nextHop,
+            prefixLength: link.prefixLength === 32 ? 32 : pool.prefixLength,
+          }));
+          // A dhcp link's first lease comes from pool 0; a p2p link has had no session yet.
+          if (kind === 'dhcp') link.pool = 0;
+        }
+        const carrier = plan.carriers[linkIndex]?.[index];
+        if (carrier !== undefined) {
+          link.carrier = { interface: `carrier${linkIndex + 1}`, address: carrier.gateway, ispInterface: `${name}-carrier`, ispAddress: carrier.isp };
+          link.connected = false;
+        }
+        return link;
       }),
     };
   });

@@ -16,19 +16,22 @@ import type { LabGateway, LabState } from './state.js';
 const MGMT_INTERFACE = 'mgmt0';
 const LAN_CLIENT_INTERFACE = 'eth0';
 const SETUP_CONCURRENCY = 3;
+/** The relay's UDP carrier: room for a 1492-byte session packet plus its IP and UDP headers. */
+export const CARRIER_MTU = 1520;
 
-/** $1 ip_forward, $2 rp_filter for all interfaces, $3 interface to masquerade on; empty = leave as is. */
+/** $1 interface to masquerade on (empty: none), then sysctl settings path=value, in order. */
 const SETUP_SCRIPT = `set -e
-if [ -n "$1" ]; then echo "$1" > /proc/sys/net/ipv4/ip_forward; fi
-if [ -n "$2" ]; then echo "$2" > /proc/sys/net/ipv4/conf/all/rp_filter; fi
+masquerade=$1
+shift
+for setting in "$@"; do echo "\${setting#*=}" > "/proc/sys/\${setting%%=*}"; done
 ip -batch -
-if [ -n "$3" ]; then iptables -w -t nat -A POSTROUTING -o "$3" -j MASQUERADE; fi
+if [ -n "$masquerade" ]; then iptables -w -t nat -A POSTROUTING -o "$masquerade" -j MASQUERADE; fi
 `;
 
-interface NamespaceSetup {
+export interface NamespaceSetup {
   ns: string;
-  ipForward: '' | '0' | '1';
-  rpFilter: '' | '1';
+  /** path=value under /proc/sys, applied in order (ip_forward resets every interface's forwarding). */
+  sysctls: string[];
   masqueradeInterface: string;
   batch: string[];
 }
@@ -51,7 +54,9 @@ export function rootBatch(state: LabState): string[] {
       `link set ${gateway.rootLink} up`,
     );
     for (const link of gateway.links) {
-      lines.push(`link add ${link.interface} netns ${gateway.ns} type veth peer name ${link.ispInterface} netns ${link.ispNs}`);
+      // A p2p link's ppp<k> and its ISP end are TUN devices its relays create; only the carrier is a veth.
+      const [own, isp] = link.carrier !== undefined ? [link.carrier.interface, link.carrier.ispInterface] : [link.interface, link.ispInterface];
+      lines.push(`link add ${own} netns ${gateway.ns} type veth peer name ${isp} netns ${link.ispNs}`);
     }
     const peer = lanPeer(state, gateway);
     lines.push(`link add ${gateway.lanInterface} netns ${gateway.ns} type veth peer name ${peer.name} netns ${peer.ns}`);
@@ -73,7 +78,19 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
       // Other ISPs' upstreams (probe targets) are reachable only through their own ISP.
       `route add unreachable ${upstreamBlock}`,
     ];
+    // Strict reverse-path filtering; ARP answered only for the interface's own addresses, so a
+    // router address a gateway was renumbered away from stops answering even if another gateway still uses it.
+    const sysctls = ['net/ipv4/ip_forward=1', 'net/ipv4/conf/all/rp_filter=1', 'net/ipv4/conf/all/arp_ignore=1'];
     for (const { link } of gatewayLinks.filter(({ link }) => link.ispNs === isp.ns)) {
+      if (link.carrier !== undefined) {
+        batch.push(
+          `link set ${link.carrier.ispInterface} mtu ${CARRIER_MTU} up`,
+          `addr add ${link.carrier.ispAddress}/31 dev ${link.carrier.ispInterface}`,
+        );
+        // The carrier only carries the relay's UDP: nothing arriving on it is forwarded.
+        sysctls.push(`net/ipv4/conf/${link.carrier.ispInterface}/forwarding=0`);
+        continue;
+      }
       batch.push(
         `link set ${link.ispInterface} up`,
         // Same router address towards every customer; each customer reached by a host route.
@@ -81,7 +98,7 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
         `route add ${link.gatewayAddress}/32 dev ${link.ispInterface}`,
       );
     }
-    setups.push({ ns: isp.ns, ipForward: '1', rpFilter: '1', masqueradeInterface: '', batch });
+    setups.push({ ns: isp.ns, sysctls, masqueradeInterface: '', batch });
   });
 
   const serverBatch = ['link set lo up', `addr add ${state.server.address}/32 dev lo`];
@@ -91,9 +108,10 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
       `link set ${isp.name} up`,
       `addr add ${ends.server}/31 dev ${isp.name}`,
       `route add ${isp.customerBlock} via ${ends.isp} dev ${isp.name}`,
+      ...(isp.alternateBlock !== undefined ? [`route add ${isp.alternateBlock} via ${ends.isp} dev ${isp.name}`] : []),
     );
   });
-  setups.push({ ns: state.server.ns, ipForward: '0', rpFilter: '', masqueradeInterface: '', batch: serverBatch });
+  setups.push({ ns: state.server.ns, sysctls: ['net/ipv4/ip_forward=0'], masqueradeInterface: '', batch: serverBatch });
 
   for (const gateway of state.gateways) {
     const batch = [
@@ -104,22 +122,27 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
       `addr add ${gateway.lanAddress}/${LAN_PREFIX_LENGTH} dev ${gateway.lanInterface}`,
     ];
     for (const link of gateway.links) {
-      batch.push(`link set ${link.interface} up`, `addr add ${link.gatewayAddress}/${link.prefixLength} dev ${link.interface}`);
+      if (link.kind === 'static') {
+        batch.push(`link set ${link.interface} up`, `addr add ${link.gatewayAddress}/${link.prefixLength} dev ${link.interface}`);
+      } else if (link.carrier !== undefined) {
+        batch.push(`link set ${link.carrier.interface} mtu ${CARRIER_MTU} up`, `addr add ${link.carrier.address}/31 dev ${link.carrier.interface}`);
+      } else {
+        // dhcp: dhclient adds the address and its default route once it has a lease.
+        batch.push(`link set ${link.interface} up`);
+      }
     }
     const first = gateway.links[0];
-    if (first !== undefined) batch.push(`route add default via ${first.nextHop} dev ${first.interface}`);
+    if (first?.kind === 'static') batch.push(`route add default via ${first.nextHop} dev ${first.interface}`);
     setups.push({
       ns: gateway.ns,
-      ipForward: '1',
-      rpFilter: '',
+      sysctls: ['net/ipv4/ip_forward=1'],
       masqueradeInterface: state.baselineNat && first !== undefined ? first.interface : '',
       batch,
     });
     if (gateway.lanClientNs !== undefined) {
       setups.push({
         ns: gateway.lanClientNs,
-        ipForward: '0',
-        rpFilter: '',
+        sysctls: ['net/ipv4/ip_forward=0'],
         masqueradeInterface: '',
         batch: [
           'link set lo up',
@@ -135,8 +158,7 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
     const parked = state.gateways.filter((gateway) => gateway.lanClientNs === undefined);
     setups.push({
       ns: state.parkingNs,
-      ipForward: '',
-      rpFilter: '',
+      sysctls: [],
       masqueradeInterface: '',
       batch: parked.map((gateway) => `link set ${gateway.name} up`),
     });
@@ -151,7 +173,7 @@ export async function buildNetwork(state: LabState): Promise<void> {
     namespaceSetups(state).map((setup) =>
       limit(() =>
         run(
-          ['nsenter', `--net=/run/netns/${setup.ns}`, 'sh', '-c', SETUP_SCRIPT, 'sh', setup.ipForward, setup.rpFilter, setup.masqueradeInterface],
+          ['nsenter', `--net=/run/netns/${setup.ns}`, 'sh', '-c', SETUP_SCRIPT, 'sh', setup.masqueradeInterface, ...setup.sysctls],
           { input: setup.batch.join('\n') + '\n' },
         ),
       ),

@@ -1,7 +1,9 @@
-/** Finding and stopping the lab's processes, by pid only. */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+/** Starting, finding and stopping the lab's processes, by pid only. */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StartedProcess } from './state.js';
+import { LabError } from './errors.js';
+import type { LabState, StartedProcess } from './state.js';
 
 /** Fields 3 onwards of /proc/PID/stat; undefined when the process is gone. */
 function statFields(pid: number): string[] | undefined {
@@ -69,4 +71,40 @@ export async function terminate(pids: readonly number[], graceMs = 2_000): Promi
   targets.filter(isAlive).forEach((pid) => signal(pid, 'SIGKILL'));
   const killDeadline = Date.now() + 2_000;
   while (targets.some(isAlive) && Date.now() < killDeadline) await sleep(20);
+}
+
+export interface Daemon {
+  started: StartedProcess;
+  /** undefined while it runs; its exit code once it exited (null: killed by a signal). */
+  exitCode(): number | null | undefined;
+}
+
+/**
+ * Starts a long-running program (argv execs into it, so the pid is the program's own) with its
+ * output appended to logFile. The caller records `started` in the lab state at once.
+ */
+export function startDaemon(argv: readonly string[], logFile: string, role: string): Daemon {
+  const [file, ...args] = argv;
+  if (file === undefined) throw new LabError(`${role}: empty command`);
+  const log = openSync(logFile, 'a');
+  let child;
+  try {
+    child = spawn(file, args, { detached: true, stdio: ['ignore', log, log] });
+  } finally {
+    closeSync(log);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new LabError(`cannot start ${role} (${argv.join(' ')})`);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => {
+    exited = code;
+  });
+  child.unref();
+  return { started: { pid, startTime: processStartTime(pid) ?? '', role }, exitCode: () => exited };
+}
+
+/** Stops the lab's recorded processes of this role (by pid) and drops them from its state. */
+export async function stopRole(state: LabState, role: string): Promise<void> {
+  await terminate(stillOurs(state.processes.filter((started) => started.role === role)));
+  state.processes = state.processes.filter((started) => started.role !== role);
 }

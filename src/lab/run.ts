@@ -1,5 +1,6 @@
 /** Running host commands for the lab: argv only, never a shell string built from values. */
 import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
 
 export interface RunOptions {
@@ -50,4 +51,14 @@ export function run(argv: readonly string[], options: RunOptions = {}): Promise<
       }
     });
   });
+}
+
+/** Calls probe every intervalMs until it gives a value; undefined after timeoutMs. */
+export async function pollUntil<T>(probe: () => Promise<T | undefined>, timeoutMs: number, intervalMs = 50): Promise<T | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined || Date.now() >= deadline) return value;
+    await sleep(intervalMs);
+  }
 }

@@ -4,8 +4,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LabError } from './errors.js';
-import { processStartTime } from './processes.js';
-import type { LabGateway, StartedProcess } from './state.js';
+import { processStartTime, stillOurs } from './processes.js';
+import type { LabGateway, LabState, StartedProcess } from './state.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -117,4 +117,15 @@ export async function startSshd(gateway: LabGateway, timeoutMs = 15_000): Promis
     await sleep(20);
   }
   return { pid, startTime: processStartTime(pid) ?? '', role: `sshd ${gateway.name}` };
+}
+
+/**
+ * argv prefixed to run as a process started over SSH would: in the gateway's network namespace and
+ * the private mount namespace its sshd holds (nsenter execs argv: the pid stays the program's).
+ */
+export function onGateway(state: LabState, gateway: LabGateway, argv: readonly string[]): string[] {
+  const sshd = state.processes.find((started) => started.role === `sshd ${gateway.name}`);
+  const [pid] = sshd !== undefined ? stillOurs([sshd]) : [];
+  if (pid === undefined) throw new LabError(`${gateway.name}: its sshd is not running`);
+  return ['nsenter', `--target=${pid}`, '--mount', '--net', '--', ...argv];
 }

@@ -1,5 +1,26 @@
 /** What a lab is made of, saved as state.json: enough for another process to use it or remove it. */
 import type { FirewallSetting } from '../model/inventory.js';
+import { writeFileSync } from 'node:fs';
+
+/** static: a fixed address on an Ethernet veth; dhcp: the same veth, addressed by dhclient; p2p: a relayed TUN ppp<k>. */
+export type LinkKind = 'static' | 'dhcp' | 'p2p';
+
+/** What the ISP hands one gateway on a dynamic link: a DHCP lease, or a p2p session's address pair. */
+export interface LinkPool {
+  gatewayAddress: string;
+  /** The DHCP router, or the p2p session's peer. */
+  nextHop: string;
+  /** The lease's prefix; 32 for p2p sessions. */
+  prefixLength: number;
+}
+
+/** A p2p link's relay carrier: a veth with one /31 (MTU 1520, so the relayed 1492-byte packets never fragment). */
+export interface Carrier {
+  interface: string;
+  address: string;
+  ispInterface: string;
+  ispAddress: string;
+}
 
 export interface LabLink {
   /** Inventory name: isp1, isp2, ... */
@@ -9,15 +30,27 @@ export interface LabLink {
   weight: number;
   /** Network namespace of this link's ISP router (shared by every gateway of the lab). */
   ispNs: string;
-  /** The ISP router's interface facing this gateway. */
+  /** The ISP router's interface facing this gateway (for p2p, its end of the session: a TUN device). */
   ispInterface: string;
-  /** The ISP router's address on the gateway's segment: the inventory's `gateway`. */
+  /** The ISP router's address on the gateway's segment: the inventory's `gateway` (dhcp: the current router; p2p: the peer). */
   nextHop: string;
-  /** The gateway's own address on this link: the source the server sees through this link. */
+  /**
+   * The gateway's own address on this link: the source the server sees through this link. For dhcp
+   * and p2p links the current lease's or session's (the last one's while there is none).
+   */
   gatewayAddress: string;
   prefixLength: number;
   /** Answers only through this ISP, and only while its upstream is up for this gateway. */
   probe: string;
+  kind: LinkKind;
+  /** dhcp and p2p: what the ISP hands this gateway in turn (renumbering, new sessions); absent for static links. */
+  pools?: LinkPool[];
+  /** Index in `pools` of the current (or last) lease or session; absent on a p2p link before its first session. */
+  pool?: number;
+  /** p2p only. */
+  carrier?: Carrier;
+  /** p2p only: whether a session is up. */
+  connected?: boolean;
 }
 
 export interface LabGateway {
@@ -80,6 +113,8 @@ export interface LabState {
     upstreamInterface: string;
     /** The block every gateway's address on this ISP comes from, e.g. 203.0.113.0/29. */
     customerBlock: string;
+    /** dhcp and p2p ISPs: the block of their second pool (routed back to them like the customer block). */
+    alternateBlock?: string;
   }[];
   /** Holds the LAN peers of gateways without a LAN client, so every lan0 has carrier. */
   parkingNs?: string;
@@ -88,4 +123,8 @@ export interface LabState {
   /** The inventory's `defaults.firewall`, when the lab was asked for one (else the inventory leaves it to auto). */
   firewall?: FirewallSetting;
   gateways: LabGateway[];
+}
+
+export function writeState(state: LabState): void {
+  writeFileSync(state.stateFile, `${JSON.stringify(state, null, 2)}\n`);
 }

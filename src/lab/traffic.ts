@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { LabError } from './errors.js';
 import type { GatewayRef, Lab } from './lab.js';
+import { findLink, linkBySource, type LinkRef } from './links.js';
 import { agentPath, askServer } from './server.js';
 import { run } from './run.js';
 import type { LabGateway, LabLink } from './state.js';
@@ -10,10 +11,6 @@ import type { LabGateway, LabLink } from './state.js';
 function lanClientOf(gateway: LabGateway): string {
   if (gateway.lanClientNs === undefined) throw new LabError(`${gateway.name} has no LAN client (see the lanClients option)`);
   return gateway.lanClientNs;
-}
-
-function linkBySource(gateway: LabGateway, source: string): LabLink | undefined {
-  return gateway.links.find((link) => link.gatewayAddress === source);
 }
 
 /** Connections the server answered since it started (or since the last reset), by source address. */
@@ -76,26 +73,22 @@ export async function countConnections(lab: Lab, ref: GatewayRef, count: number,
   return { ...report, byLink, unmatched };
 }
 
-export type LinkRef = number | string;
-
-function findLink(gateway: LabGateway, ref: LinkRef): LabLink {
-  const link = typeof ref === 'number' ? gateway.links[ref] : gateway.links.find((candidate) => candidate.name === ref);
-  if (link === undefined) throw new LabError(`${gateway.name} has no link ${ref}`);
-  return link;
-}
-
 /**
  * The ISP-side rules that cut this gateway off from the ISP's upstream: the ISP router still
- * answers on the gateway's segment (ARP, ping to the next hop, the gateway's wan link stays up),
- * but forwards nothing from or to the gateway any more. Priorities are unique per gateway.
+ * answers on the gateway's segment (ARP, DHCP, ping to the next hop, the gateway's link stays up),
+ * but forwards nothing from or to the gateway any more. Towards the gateway, every address the
+ * link can have is cut, so a renumbering or a new p2p session during a cut stays cut (a rule
+ * naming a p2p session's TUN device applies again when the device comes back). Priorities are
+ * unique per gateway.
  */
 function upstreamCutRules(lab: Lab, gateway: LabGateway, link: LabLink): { priority: number; selector: string }[] {
   const index = lab.gateways.indexOf(gateway) + 1;
   const isp = lab.state.isps.find((candidate) => candidate.ns === link.ispNs);
   if (isp === undefined) throw new LabError(`${gateway.name}: no ISP for ${link.name}`);
+  const addresses = link.pools?.map((pool) => pool.gatewayAddress) ?? [link.gatewayAddress];
   return [
     { priority: 1000 + index, selector: `iif ${link.ispInterface}` },
-    { priority: 2000 + index, selector: `iif ${isp.upstreamInterface} to ${link.gatewayAddress}` },
+    ...addresses.map((address, pool) => ({ priority: 2000 + 1000 * pool + index, selector: `iif ${isp.upstreamInterface} to ${address}` })),
   ];
 }
 
