@@ -36,7 +36,7 @@ const dnsmasqRole = (gateway: LabGateway, link: LabLink): string => `dnsmasq ${g
 const dhclientRole = (gateway: LabGateway, link: LabLink): string => `dhclient ${gateway.name} ${link.name}`;
 
 function netmask(prefixLength: number): string {
-  return intToIp(prefixLength === 0 ? 0 : (0xffffffff << (32 - prefixLength)) >>> 0);
+  return intToIp((0xffffffff << (32 - prefixLength)) >>> 0);
 }
 
 function fileSize(path: string): number {

@@ -1,7 +1,8 @@
 /**
  * The local lab: gateways in network namespaces, each running a real OpenSSH sshd reachable from
  * the root namespace, behind two or more ISP routers, in front of an "internet" server.
- * See layout.ts for names, addressing.ts for addresses, network.ts for the topology.
+ * See layout.ts for names, addressing.ts for addresses, network.ts for the topology, dhcp.ts and
+ * p2p.ts for dynamic links (dynamic.ts changes them at run time).
  */
 import type { FirewallSetting } from '../model/inventory.js';
 import { randomBytes } from 'node:crypto';
@@ -284,7 +285,7 @@ async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
     state.processes.push(started);
   };
   try {
-    await Promise.all([
+    await allSettled([
       startTcpServer(state).then(record),
       ...state.gateways.map((gateway) => starter(() => startSshd(gateway).then(record))),
     ]);
@@ -300,7 +301,7 @@ async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
 /** Every dhcp link's first lease and (unless p2pDown) every p2p link's first session; they need the gateways' sshd (their mount namespace). */
 async function startDynamicLinks(state: LabState, options: LabOptions): Promise<void> {
   const limit = pLimit(LINK_START_CONCURRENCY);
-  await Promise.all(
+  await allSettled(
     state.gateways.flatMap((gateway) =>
       gateway.links.map((link) =>
         limit(async () => {
@@ -310,4 +311,13 @@ async function startDynamicLinks(state: LabState, options: LabOptions): Promise<
       ),
     ),
   );
+}
+
+/**
+ * Like Promise.all, but rejects (with the first error) only once every task has finished: a lab
+ * being destroyed after a failure must not have tasks still starting processes behind it.
+ */
+async function allSettled(tasks: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(tasks)).find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }

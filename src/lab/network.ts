@@ -4,9 +4,11 @@
  * short process per namespace sets its sysctls, addresses and routes.
  *
  * Per gateway: mgmt0 <-> <prefix>m<i> (root), lan0 <-> eth0 (its LAN client, or a parking
- * namespace), wan<k> <-> gw<i> in ISP k. Each ISP router has one upstream to the server. ISPs filter
- * customer sources strictly (rp_filter=1), so a connection leaving by the wrong link with another
- * link's (or the LAN's) address fails, as it would at a real ISP.
+ * namespace), wan<k> <-> gw<i> in ISP k (static and dhcp links), or carrier<k> <-> gw<i>-carrier for
+ * a p2p link, whose session devices (ppp<k>, gw<i>-ppp) its relays make later (p2p.ts). Each ISP
+ * router has one upstream to the server, which routes both of a dynamic ISP's pools back to it.
+ * ISPs filter customer sources strictly (rp_filter=1), so a connection leaving by the wrong link
+ * with another link's (or the LAN's) address fails, as it would at a real ISP.
  */
 import pLimit from 'p-limit';
 import { LAN_PREFIX_LENGTH, upstream, upstreamBlock } from './addressing.js';

@@ -83,6 +83,22 @@ export async function connect(state: LabState, gateway: LabGateway, link: LabLin
   const pool: LinkPool | undefined = link.pools?.[poolIndex];
   if (pool === undefined) throw new LabError(`${gateway.name} ${link.name} has no pool ${poolIndex}`);
   const session = { address: pool.gatewayAddress, peer: pool.nextHop };
+  try {
+    await startRelays(state, gateway, link, timeoutMs);
+    await configureSession(gateway, link, session);
+  } catch (error) {
+    // A half-made session would keep the TUN names taken: the next connect could not make them.
+    await stopRelays(state, gateway, link);
+    throw error;
+  }
+  Object.assign(link, { pool: poolIndex, gatewayAddress: session.address, nextHop: session.peer, connected: true });
+  writeState(state);
+  await runHooks(state, gateway, link, 'ip-up', session);
+  return session;
+}
+
+/** Starts both relays; resolves once both TUN devices exist. */
+async function startRelays(state: LabState, gateway: LabGateway, link: LabLink, timeoutMs: number): Promise<void> {
   const relays = [startRelay(state, gateway, link, 'isp'), startRelay(state, gateway, link, 'gateway')];
   const ready = await pollUntil(async () => {
     if (relays.some((relay) => relay.exitCode() !== undefined)) return false;
@@ -90,29 +106,26 @@ export async function connect(state: LabState, gateway: LabGateway, link: LabLin
     return isp && own ? true : undefined;
   }, timeoutMs);
   if (ready !== true) {
-    await stopRelays(state, gateway, link);
     throw new LabError(`${gateway.name} ${link.name}: session relays ${ready === false ? 'exited' : `made no TUN devices within ${timeoutMs} ms`} (logs in ${gateway.dir})`);
   }
-  // What IPCP does: each end gets its address and the other's as peer, then the link goes up.
+}
+
+/** What IPCP does: each end gets its address and the other's as peer, then the link goes up. */
+async function configureSession(gateway: LabGateway, link: LabLink, session: P2pSession): Promise<void> {
   await run(['ip', '-n', link.ispNs, '-batch', '-'], {
     input: `addr add ${session.peer} peer ${session.address} dev ${link.ispInterface}\nlink set ${link.ispInterface} mtu ${SESSION_MTU} up\n`,
   });
-  const isFirstLink = gateway.links[0] === link;
   await run(['ip', '-n', gateway.ns, '-batch', '-'], {
     input: [
       `addr add ${session.address} peer ${session.peer} dev ${link.interface}`,
       `link set ${link.interface} mtu ${SESSION_MTU} up`,
       // Link 1 is the gateway's ISP before lbprov: pppd's defaultroute.
-      ...(isFirstLink ? [`route replace default dev ${link.interface}`] : []),
+      ...(gateway.links[0] === link ? [`route replace default dev ${link.interface}`] : []),
       '',
     ].join('\n'),
   });
   const address = await readAddress(gateway.ns, link.interface);
   if (address !== session.address) throw new LabError(`${gateway.name} ${link.name}: ${link.interface} has ${address ?? 'no address'}, expected ${session.address}`);
-  Object.assign(link, { pool: poolIndex, gatewayAddress: session.address, nextHop: session.peer, connected: true });
-  writeState(state);
-  await runHooks(state, gateway, link, 'ip-up', session);
-  return session;
 }
 
 async function stopRelays(state: LabState, gateway: LabGateway, link: LabLink): Promise<void> {
