@@ -7,9 +7,9 @@
  *   and one /31 per ISP upstream in 198.51.100.32/27 (ISP side even, server side odd = probe target).
  * - the rest of 198.51.100.0/24 and all of 203.0.113.0/24: one customer block per ISP, shared by all
  *   gateways of the lab; the ISP router is the block's first host, gateway i its (1 + i)th.
- *   Dynamic links take more blocks of the same size after the customer blocks: a dhcp or p2p link
- *   an alternate block (the pool it is renumbered into, or every other p2p session's addresses),
- *   a p2p link also the /31s of its relay carriers, one per gateway.
+ *   Dynamic links take more blocks of the same size after the customer blocks: each dhcp or p2p
+ *   link one alternate block (the pool it is renumbered into, or every other p2p session's
+ *   addresses), and each p2p link the /31s of its relay carriers, one per gateway.
  */
 import { LabError } from './errors.js';
 import type { LinkKind } from './state.js';

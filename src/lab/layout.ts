@@ -103,7 +103,7 @@ export function describeLab(input: LayoutInput): LabState {
           link.pools = [block, alternate].map((pool) => ({
             gatewayAddress: customerAddress(pool, index + 1),
             nextHop: pool.nextHop,
-            prefixLength: link.prefixLength === 32 ? 32 : pool.prefixLength,
+            prefixLength: kind === 'p2p' ? 32 : pool.prefixLength,
           }));
           // A dhcp link's first lease comes from pool 0; a p2p link has had no session yet.
           if (kind === 'dhcp') link.pool = 0;
