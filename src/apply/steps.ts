@@ -84,5 +84,9 @@ function serviceStep(c: ChangeOf<'service'>): ApplyStep {
   const { name } = subjectOf(c);
   const script = shellQuote(serviceScriptPath(name));
   const control = (svc: ServiceResource | null) => (svc ? `sh ${script} restart ${shellQuote(svc.revision)}` : `if [ -f ${script} ]; then sh ${script} stop; fi`);
+  // A service that was not running is stopped by its undo, newest first: before the undo removes
+  // its files, and before the routes and rules it keeps are put back (it would redo them). One
+  // that ran is restarted once every file is restored.
+  if (!c.before) return { description: describe(c), command: control(c.after), undo: control(null) };
   return { description: describe(c), command: control(c.after), undo: 'true', recover: control(c.before) };
 }

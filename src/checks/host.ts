@@ -1,10 +1,17 @@
 /** Checks of the gateway's tools, kernel settings and interfaces against what the balancer needs. */
-import type { GatewaySpec } from '../model/inventory.js';
-import type { HostFacts, InterfaceFacts } from '../model/facts.js';
+import type { GatewaySpec, LinkSpec } from '../model/inventory.js';
+import type { HostFacts } from '../model/facts.js';
 import type { FileResource, Resource, SysctlResource } from '../model/resources.js';
 import type { CheckResult } from '../model/checks.js';
 import { RESTORE_SCRIPT_PATH } from '../model/paths.js';
 import { inPrefix } from '../model/net.js';
+import { resolveLinkPaths } from '../routing/index.js';
+
+function readyRemedy(link: LinkSpec): string {
+  if (link.nextHop.kind === 'dhcp') return `check the DHCP client on ${link.interface}`;
+  if (link.nextHop.kind === 'none') return `check the point-to-point session (pppd) of ${link.interface}`;
+  return `check ${link.interface} and its address, or fix the interface name in the inventory`;
+}
 
 export function checkTools(facts: HostFacts, desired: readonly Resource[]): CheckResult[] {
   const t = facts.tools;
@@ -63,33 +70,38 @@ export function checkSysctls(facts: HostFacts, desired: readonly Resource[]): Ch
     });
 }
 
-function interfaceState(name: string, found: InterfaceFacts | undefined, role: string): CheckResult {
-  const id = `interface:${name}`;
-  if (!found) return { id, status: 'fail', message: `${role}: interface ${name} does not exist`, remedy: 'fix the interface name in the inventory, or bring the interface up first' };
-  if (!found.up) return { id, status: 'fail', message: `${role}: interface ${name} is down`, remedy: `ip link set ${name} up` };
-  if (found.ipv4.length === 0) return { id, status: 'fail', message: `${role}: interface ${name} has no IPv4 address (needed for NAT and source routing)`, remedy: `configure an IPv4 address on ${name}` };
-  return { id, status: 'ok', message: `${role}: ${name} is up, ${found.ipv4.join(', ')}` };
-}
-
+/**
+ * A link that is not ready (interface missing or down, no address, no lease yet) is a warning:
+ * everything that does not need its address is installed, and the monitor adds it to the pool
+ * when it comes up. A static next hop outside the interface's prefixes is an inventory mistake.
+ */
 export function checkInterfaces(gw: GatewaySpec, facts: HostFacts): CheckResult[] {
   const out: CheckResult[] = [];
-  for (const link of gw.links) {
-    const found = facts.interfaces.find((i) => i.name === link.interface);
-    const state = interfaceState(link.interface, found, `link ${link.name}`);
-    out.push(state);
-    if (state.status !== 'ok' || !found) continue;
-    const onLink = found.ipv4.find((cidr) => inPrefix(link.gateway, cidr));
+  const paths = resolveLinkPaths(gw, facts);
+  gw.links.forEach((link, i) => {
+    const path = paths[i]!;
+    const found = facts.interfaces.find((f) => f.name === link.interface);
+    const id = `interface:${link.interface}`;
+    if (!path.ready) {
+      out.push({ id, status: 'warn', message: `link ${link.name}: ${path.reason}; it joins the pool when it comes up`, remedy: readyRemedy(link) });
+      return;
+    }
+    out.push({ id, status: 'ok', message: `link ${link.name}: ${link.interface} is up, ${found!.ipv4.join(', ')}` });
+    if (link.nextHop.kind === 'none') return;
+    const hop = path.nextHop!;
+    const onLink = found!.ipv4.find((cidr) => inPrefix(hop, cidr));
+    const learned = link.nextHop.kind === 'dhcp' ? ' (learned from DHCP)' : '';
     out.push(
       onLink
-        ? { id: `nexthop:${link.name}`, status: 'ok', message: `link ${link.name}: next hop ${link.gateway} is on-link (${onLink})` }
+        ? { id: `nexthop:${link.name}`, status: 'ok', message: `link ${link.name}: next hop ${hop}${learned} is on-link (${onLink})` }
         : {
             id: `nexthop:${link.name}`,
-            status: 'fail',
-            message: `link ${link.name}: next hop ${link.gateway} is not inside any prefix of ${link.interface} (${found.ipv4.join(', ')})`,
-            remedy: 'fix the link\'s gateway in the inventory or the interface\'s address',
+            status: link.nextHop.kind === 'static' ? 'fail' : 'warn',
+            message: `link ${link.name}: next hop ${hop}${learned} is not inside any prefix of ${link.interface} (${found!.ipv4.join(', ')})`,
+            remedy: link.nextHop.kind === 'static' ? "fix the link's gateway in the inventory or the interface's address" : "check the DHCP server's router option",
           },
     );
-  }
+  });
   for (const name of gw.lanInterfaces) {
     const found = facts.interfaces.find((i) => i.name === name);
     if (!found) out.push({ id: `interface:${name}`, status: 'fail', message: `LAN: interface ${name} does not exist`, remedy: 'fix lan.interfaces in the inventory' });

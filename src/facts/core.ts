@@ -4,9 +4,10 @@
  * pure parsers of what came back.
  */
 import type { FileResource, ServiceResource, SysctlResource } from '../model/resources.js';
-import type { FactsRequest, ModuleFacts, MonitorFacts, ToolFacts } from '../model/facts.js';
+import type { DhcpLease, FactsRequest, ModuleFacts, MonitorFacts, ToolFacts } from '../model/facts.js';
+import { isInterfaceName, isIpv4 } from '../model/net.js';
 import { resourceId } from '../model/resources.js';
-import { isOwnedFile, MANIFEST_PATH, MONITOR_STATE_PATH, serviceRunPath, SERVICE_NAME, SYSCTL_KEY, sysctlPath } from '../model/paths.js';
+import { DHCP_LEASE_DIR, isOwnedFile, MANIFEST_PATH, MONITOR_STATE_PATH, serviceRunPath, SERVICE_NAME, SYSCTL_KEY, sysctlPath } from '../model/paths.js';
 import { shellQuote } from '../remote/quote.js';
 import { parseKeyValues, type Section, type SectionReader } from '../remote/sections.js';
 import { readTar } from './tar.js';
@@ -27,6 +28,7 @@ export function coreSections(request: FactsRequest): [string, string][] {
     ['modules-available', availableModulesScript()],
     ['tools', toolsScript()],
     ['monitor', `show ${MONITOR_STATE_PATH}; true`],
+    ['dhcp-leases', `for f in ${DHCP_LEASE_DIR}/*; do [ -f "$f" ] || continue; echo "@\${f##*/}"; while IFS= read -r l; do echo "$l"; done < "$f"; done; true`],
     ...requestedServices(request).map((name): [string, string] => [`service-${name}`, serviceScript(name)]),
   ];
 }
@@ -153,3 +155,19 @@ export function parseMonitor(body: string, service: ServiceState | undefined): M
   return { pid: service?.pid ?? null, running: service?.running ?? false, state };
 }
 
+
+/** The leases lbprov's dhclient hook recorded: "@<interface>" then address= and router= lines. */
+export function parseDhcpLeases(body: string, warnings: string[]): Record<string, DhcpLease> {
+  const leases: Record<string, DhcpLease> = {};
+  for (const block of body.split(/^@/m).slice(1)) {
+    const [name = '', ...lines] = block.split('\n');
+    const kv = parseKeyValues(lines.join('\n'));
+    const router = (kv.router ?? '').split(' ')[0] ?? '';
+    if (!isInterfaceName(name) || !isIpv4(kv.address ?? '') || !isIpv4(router)) {
+      if (name !== '') warnings.push(`ignored the DHCP lease record of ${JSON.stringify(name.slice(0, 32))}: no valid address and router`);
+      continue;
+    }
+    leases[name] = { address: kv.address!, router };
+  }
+  return leases;
+}

@@ -1,6 +1,6 @@
 /** The facts script's output -> HostFacts. Nothing from the output is trusted before it has been parsed and validated. */
 import { createHash } from 'node:crypto';
-import type { FactsRequest, FirewallFacts, HostFacts, InterfaceFacts } from '../model/facts.js';
+import type { FactsRequest, FirewallFacts, HostFacts, InterfaceFacts, MainDefaultRoute } from '../model/facts.js';
 import type { Resource } from '../model/resources.js';
 import { IP_FAMILIES } from '../model/resources.js';
 import { RemoteError } from '../errors.js';
@@ -8,14 +8,12 @@ import { readSections, SectionProtocolError, type Section, type SectionReader } 
 import { parseRoutingFacts, routingSection } from '../routing/index.js';
 import { chooseBackend } from '../firewall/choice.js';
 import { firewallBackend } from '../firewall/index.js';
-import { parseFiles, parseModules, parseMonitor, parseServices, parseTools, serviceResources, sysctlResources } from './core.js';
+import { parseDhcpLeases, parseFiles, parseModules, parseMonitor, parseServices, parseTools, serviceResources, sysctlResources } from './core.js';
 import { checkResources } from './resource-schemas.js';
 
 export interface ParseFactsOptions {
   /** The script's own stderr, where its sections wrote theirs (no errorFile). */
   stderr?: string;
-  /** Where the inventory sets the firewall backend, for the plan's note. */
-  firewallSource?: string;
 }
 
 export function parseFacts(host: string, output: string, marker: string, request: FactsRequest, opts: ParseFactsOptions = {}): HostFacts {
@@ -51,7 +49,7 @@ export function parseFacts(host: string, output: string, marker: string, request
   };
 
   const owned: Resource[] = [];
-  const choice = wrap('the firewall record', () => chooseBackend(request.firewall, request.firewallCandidates, read, opts.firewallSource ?? 'inventory'));
+  const choice = wrap('the firewall record', () => chooseBackend(request.firewall, request.firewallCandidates, read));
   const firewall: FirewallFacts = { recorded: choice.recorded, chosen: choice.chosen.name, reason: choice.reason };
   for (const name of new Set([choice.chosen.name, ...(choice.recorded ? [choice.recorded] : [])])) {
     const backend = firewallBackend(name);
@@ -62,12 +60,14 @@ export function parseFacts(host: string, output: string, marker: string, request
     }
   }
   let interfaces: InterfaceFacts[] = [];
+  let mainDefaultRoutes: MainDefaultRoute[] = [];
   for (const family of IP_FAMILIES) {
     const body = read.body(routingSection(family), 'ip -j -batch');
     const routing = wrap('ip -j -batch', () => parseRoutingFacts(body, family, request.ranges, warnings));
     owned.push(...routing.resources);
     // A hostile gateway may list a great many: no spread into an argument list.
     interfaces = interfaces.concat(routing.interfaces);
+    mainDefaultRoutes = mainDefaultRoutes.concat(routing.mainDefaultRoutes);
   }
   const { sysctls, owned: sysctlOwned } = sysctlResources(section('sysctl').body, request);
   owned.push(...sysctlOwned);
@@ -78,6 +78,8 @@ export function parseFacts(host: string, output: string, marker: string, request
   const facts: Omit<HostFacts, 'fingerprint'> = {
     kernel: section('kernel').body.trim(),
     interfaces,
+    mainDefaultRoutes,
+    dhcpLeases: parseDhcpLeases(read.section('dhcp-leases')?.body ?? '', warnings),
     owned: wrap('lbprov\'s resources', () => checkResources(owned)),
     sysctls,
     modules: parseModules(read),
@@ -90,12 +92,13 @@ export function parseFacts(host: string, output: string, marker: string, request
 }
 
 /**
- * What a saved plan depends on: lbprov's own state, the interfaces and the
- * monitor's view of link health (not its timestamps, which move every round).
+ * What a saved plan depends on: lbprov's own state, the interfaces, what the next hops are
+ * learned from, and the monitor's view of link health (not its timestamps, which move every round).
  */
-export function factsFingerprint(facts: Pick<HostFacts, 'owned' | 'interfaces' | 'monitor'>): string {
+export function factsFingerprint(facts: Pick<HostFacts, 'owned' | 'interfaces' | 'monitor' | 'mainDefaultRoutes' | 'dhcpLeases'>): string {
   const owned = [...facts.owned].sort((a, b) => a.id.localeCompare(b.id));
   const health = Object.entries(facts.monitor.state).filter(([k]) => /^link\.[^.]+$/.test(k) || k === 'balanced' || k === 'all_down').sort();
-  const data = JSON.stringify({ owned, interfaces: facts.interfaces, health });
+  // Learned next hops come from the main table's default routes and the leases.
+  const data = JSON.stringify({ owned, interfaces: facts.interfaces, health, routes: facts.mainDefaultRoutes, leases: facts.dhcpLeases });
   return createHash('sha256').update(data).digest('hex');
 }

@@ -59,15 +59,14 @@ function autoCandidates(candidates: readonly FirewallBackendName[]): FirewallBac
   return FIREWALL_BACKENDS.filter((b) => candidates.includes(b.name));
 }
 
-/** `source`: where the inventory set the backend, for the plan's note. */
-export function chooseBackend(setting: FirewallSetting, candidates: readonly FirewallBackendName[], read: SectionReader, source: string): BackendChoice {
+export function chooseBackend(setting: FirewallSetting, candidates: readonly FirewallBackendName[], read: SectionReader): BackendChoice {
   const recorded = recordedBackend(read);
   const byName = (name: FirewallBackendName) => FIREWALL_BACKENDS.find((b) => b.name === name);
   if (setting !== 'auto') {
     const chosen = byName(setting);
     if (!chosen) throw new Error(`no firewall backend ${setting}`);
     const moving = recorded && recorded !== setting ? `; moving from ${recorded}: its objects are removed in the same apply` : '';
-    return { recorded, chosen, reason: `firewall: ${setting} (set in the inventory, ${source})${moving}` };
+    return { recorded, chosen, reason: `firewall: ${setting} (set in the inventory)${moving}` };
   }
   const kept = recorded ? byName(recorded) : undefined;
   if (kept) return { recorded, chosen: kept, reason: `firewall: ${kept.name} (auto: lbprov already uses it on this gateway)` };

@@ -4,7 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InputError } from '../errors.js';
-import type { FailoverMode, FirewallSetting, GatewaySpec, Inventory, LinkSpec, MonitorSettings, SshSettings } from '../model/inventory.js';
+import type { FailoverMode, FirewallSetting, GatewaySpec, Inventory, LinkSpec, MonitorSettings, NextHopSpec, SshSettings } from '../model/inventory.js';
 import {
   GATEWAY_DEFAULTS,
   inventorySchema,
@@ -16,6 +16,7 @@ import {
   type RawMonitor,
   type RawSsh,
 } from './schema.js';
+import { hex, linkTable, ownTrafficTable } from '../model/ownership.js';
 import { InventoryErrors } from './errors.js';
 import { isGatewayName, preview } from './validators.js';
 import {
@@ -136,10 +137,9 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
   if (2 ** markValues - 1 < linkCount) {
     problemAt(markMask, at('links'), `mask ${hex(markMask.value)} has ${2 ** markValues - 1} non-zero values, fewer than the ${linkCount} links`);
   }
-  const firstTable = tableBase.value + 1;
-  const lastTable = tableBase.value + linkCount;
-  if (lastTable > 2 ** 31 - 1 || (firstTable <= 255 && lastTable >= 253)) {
-    problemAt(tableBase, at('links'), `routing tables ${firstTable}-${lastTable} must avoid 253-255 (default, main, local) and stay below 2^31`);
+  const tables = [...Array.from({ length: linkCount }, (_, i) => linkTable({ tableBase: tableBase.value }, i)), ownTrafficTable({ tableBase: tableBase.value })];
+  if (tables.some((t) => t > 2 ** 31 - 1 || (t >= 253 && t <= 255))) {
+    problemAt(tableBase, at('links'), `routing tables ${tables.join(', ')} (one per link, and one for the gateway's own traffic) must avoid 253-255 (default, main, local) and stay below 2^31`);
   }
 
   const interfaces = new Map<string, string>();
@@ -157,12 +157,17 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
     else linkNames.set(link.name, i);
     claimInterface(link.interface, at('links', i, 'interface'));
 
-    const probes = link.probes ?? [link.gateway];
+    const nextHop = nextHopSpec(link.gateway);
+    if (nextHop.kind === 'none' && link.probes === undefined) {
+      problems.push({ path: at('links', i, 'gateway'), problem: 'a point-to-point link (gateway: none) has no next hop to probe: list its probes' });
+    }
+    const probes = link.probes ?? (nextHop.kind === 'static' ? [nextHop.address] : []);
     probes.forEach((probe, p) => {
       if (probes.indexOf(probe) !== p) problems.push({ path: at('links', i, 'probes', p), problem: `probe ${probe} is listed twice` });
     });
-    const monitor = monitorSettings(link.monitor, inventory.defaults?.monitor, at('links', i, 'monitor'), probes.length, problems);
-    return { name: link.name, interface: link.interface, gateway: link.gateway, weight: link.weight, probes, monitor };
+    // A DHCP link without probes probes the one router it learns.
+    const monitor = monitorSettings(link.monitor, inventory.defaults?.monitor, at('links', i, 'monitor'), Math.max(probes.length, 1), problems);
+    return { name: link.name, interface: link.interface, nextHop, weight: link.weight, probes, monitor };
   });
 
   const weights = links.map((l) => l.weight);
@@ -188,6 +193,10 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
     firewall: firewall.value,
     source,
   };
+}
+
+function nextHopSpec(word: string): NextHopSpec {
+  return word === 'dhcp' || word === 'none' ? { kind: word } : { kind: 'static', address: word };
 }
 
 /** Per-link monitor keys override defaults.monitor, which overrides the built-in defaults. */
@@ -265,8 +274,4 @@ function lowestRunLength(mask: number): number {
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }

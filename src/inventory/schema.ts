@@ -35,9 +35,14 @@
  *     links:                  # 2-8 links
  *       - name: isp1          # [a-z0-9_-], 1-15, not starting with '-', unique per gateway
  *         interface: eth1     # unique across the gateway's links and LAN interfaces
- *         gateway: 198.51.100.1   # next hop: unicast IPv4
+ *         gateway: 198.51.100.1   # next hop: a unicast IPv4, or
+ *                             #   dhcp: learned on the gateway from its DHCP client (the lease, else the
+ *                             #         default route the client installed for this interface), and
+ *                             #         re-learned by the monitor whenever it changes
+ *                             #   none: a point-to-point link (PPPoE, some LTE): `default dev <interface>`
  *         weight: 3           # integer 1-100
- *         probes: [198.51.100.1]  # 1-8 unicast IPv4 health-check targets; default [next hop]
+ *         probes: [198.51.100.1]  # 1-8 unicast IPv4 health-check targets; default: the next hop (for
+ *                             # dhcp, the learned router); required when gateway is none
  *         monitor:            # optional; each key defaults to defaults.monitor, then:
  *           interval: 2       # seconds between probe rounds (integer 1-3600)
  *           timeout: 1        # seconds to wait for a probe answer (integer 1-interval)
@@ -69,6 +74,8 @@
  *   are the kernel's local, main and default rules).
  * - Two gateways may not share the same SSH user, host and port (a copy-paste slip would
  *   provision one machine twice with different settings).
+ * - A link's address always comes from the gateway; a link whose interface is missing or has no
+ *   address yet (PPPoE session down, lease not bound) is a warning: it joins when it comes up.
  * - The same next hop on two different link interfaces is allowed (two modems that both use
  *   192.168.1.1): each link's routes name their device.
  * - Files over 4 MiB, bytes that are not UTF-8, YAML syntax errors, unknown tags, alias
@@ -208,7 +215,10 @@ const ipv4Unicast = checkedString(
 const linkSchema = z.strictObject({
   name: checkedString(isLinkName, 'must be 1-15 of [a-z0-9_-], not starting with "-"'),
   interface: checkedString(isInterfaceName, 'must be an interface name: 1-15 of [A-Za-z0-9_.@-], not starting with "-" or "."'),
-  gateway: ipv4Unicast,
+  gateway: checkedString(
+    (s) => s === 'dhcp' || s === 'none' || isUnicastIPv4(s),
+    'must be a unicast IPv4 next hop, "dhcp" (learned from the DHCP client on the gateway) or "none" (point-to-point link)',
+  ),
   weight: integer(1, 100),
   probes: z
     .array(ipv4Unicast, { error: 'must be a list of IPv4 addresses' })

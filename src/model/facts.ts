@@ -23,6 +23,19 @@ export interface InterfaceFacts {
   ipv4: string[];
 }
 
+/** A default route of the main table: a DHCP client's, the admin's, a VPN's (lbprov only reads them). */
+export interface MainDefaultRoute {
+  via: string | null;
+  dev: string | null;
+  metric: number;
+}
+
+/** What lbprov's dhclient exit hook recorded for an interface (/run/lbprov/dhcp/<interface>). */
+export interface DhcpLease {
+  address: string;
+  router: string;
+}
+
 export interface ModuleFacts {
   /** Names in /proc/modules; null when the file does not exist. */
   loaded: string[] | null;
@@ -89,6 +102,9 @@ export interface MonitorFacts {
 export interface HostFacts {
   kernel: string;
   interfaces: InterfaceFacts[];
+  mainDefaultRoutes: MainDefaultRoute[];
+  /** By interface name. */
+  dhcpLeases: Record<string, DhcpLease>;
   /** Resources lbprov owns as they are now on the gateway (firewall objects, rules, tables, sysctls, files, modules). */
   owned: Resource[];
   /** Every sysctl value read, by key (including ones lbprov does not manage yet). */

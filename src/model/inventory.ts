@@ -27,14 +27,29 @@ export interface MonitorSettings {
   up: number;
 }
 
+/**
+ * Where a link's traffic goes next: a next hop the inventory names, one the gateway's DHCP
+ * client learns (and re-learns on every renewal), or none on a point-to-point interface.
+ */
+export type NextHopSpec = { kind: 'static'; address: string } | { kind: 'dhcp' } | { kind: 'none' };
+export type NextHopKind = NextHopSpec['kind'];
+
 export interface LinkSpec {
   name: string;
   interface: string;
-  /** Next hop (IPv4). */
-  gateway: string;
+  nextHop: NextHopSpec;
   weight: number;
+  /**
+   * Health-check targets. Empty only for a DHCP link without `probes:`: the monitor then
+   * probes the router it learned.
+   */
   probes: string[];
   monitor: MonitorSettings;
+}
+
+/** The inventory's `gateway:` word for a next hop. */
+export function nextHopWord(hop: NextHopSpec): string {
+  return hop.kind === 'static' ? hop.address : hop.kind;
 }
 
 export type FailoverMode = 'auto' | 'condition' | 'chain-swap';

@@ -48,6 +48,19 @@ export function rulePriorities(gw: Pick<GatewaySpec, 'priorityBase'>, index: num
   return { mark: gw.priorityBase + 1 + index, source: gw.priorityBase + 11 + index };
 }
 
+/**
+ * The gateway's own traffic (what it sends itself, `iif lo`) looks up this table after the
+ * links' rules: it holds a default route through the best live link, so the gateway stays
+ * reachable outwards when the main table's default goes through a dead link or is missing.
+ */
+export function ownTrafficTable(gw: Pick<GatewaySpec, 'tableBase'>): number {
+  return gw.tableBase + TABLES_OWNED;
+}
+
+export function ownTrafficPriority(gw: Pick<GatewaySpec, 'priorityBase'>): number {
+  return gw.priorityBase + 90;
+}
+
 export function suppressPriority(gw: Pick<GatewaySpec, 'priorityBase'>): number {
   return gw.priorityBase;
 }

@@ -23,6 +23,12 @@ export const LOCK_DIR = `${RUN_DIR}/lock`;
 export const TXN_ROOT = `${STATE_DIR}/txn`;
 export const AUDIT_LOG = `${LOG_DIR}/audit.log`;
 export const MONITOR_STATE_PATH = `${RUN_DIR}/state`;
+/** The monitor reads events from this FIFO; hooks write a line to it to make it look again. */
+export const MONITOR_FIFO_PATH = `${RUN_DIR}/monitor.fifo`;
+/** One file per interface, written by lbprov's dhclient exit hook: address= and router= of the lease. */
+export const DHCP_LEASE_DIR = `${RUN_DIR}/dhcp`;
+/** Sourced by ISC dhclient-script after every lease event (Debian's hook folder). */
+export const DHCLIENT_HOOK_PATH = '/etc/dhcp/dhclient-exit-hooks.d/lbprov';
 
 /** A service lbprov runs: /etc/lbprov/<name>.sh, /run/lbprov/<name>.pid and .revision. */
 export const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
@@ -44,7 +50,8 @@ export function sysctlPath(key: string): string {
 export const SYSCTL_KEY = /^[a-z0-9_]+(\.[A-Za-z0-9_@/-]+)+$/;
 
 /** Files a playbook may render: under lbprov's folders, or lbprov's own file in a shared folder. */
-const PLAYBOOK_FILE = /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov)[A-Za-z0-9_.\/-]*$/;
+const PLAYBOOK_FILE =
+  /^\/(etc\/lbprov|var\/lib\/lbprov|etc\/iproute2\/rt_tables\.d\/lbprov|etc\/modules-load\.d\/lbprov|etc\/systemd\/system\/lbprov|etc\/dhcp\/dhclient-exit-hooks\.d\/lbprov)[A-Za-z0-9_.\/-]*$/;
 
 function plainSegments(path: string): boolean {
   return path.split('/').slice(1).every((segment) => segment !== '' && segment !== '.' && segment !== '..');

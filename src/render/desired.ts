@@ -29,7 +29,7 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
   const services = new Set<string>();
   for (const backend of FIREWALL_BACKENDS) {
     const view = buildBalancerView(gw, backend, null);
-    for (const entry of playbook.resources.filter((e) => rendersFor(e, backend.name))) {
+    for (const entry of playbook.resources.filter((e) => rendersFor(e, gw, backend.name))) {
       if (entry.type === 'file') filePaths.add(entry.path);
       if (entry.type === 'service') {
         services.add(entry.name);
@@ -48,10 +48,10 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
 }
 
 /** The playbook's entries for the gateway's backend, rendered; services last (they hash the files). */
-function renderPlaybook(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, backend: FirewallBackend, facts: HostFacts): Resource[] {
-  const view = buildBalancerView(gw, backend, facts);
+function renderPlaybook(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, backend: FirewallBackend, facts: HostFacts, mode: 'now' | 'boot' = 'now'): Resource[] {
+  const view = buildBalancerView(gw, backend, facts, mode);
   const ranges = ownedRanges(gw);
-  const entries = playbook.resources.filter((e) => rendersFor(e, backend.name));
+  const entries = playbook.resources.filter((e) => rendersFor(e, gw, backend.name));
   const resources: Resource[] = [];
   for (const entry of entries) {
     if (entry.type === 'service') continue;
@@ -65,9 +65,7 @@ export function renderDesiredState(gw: GatewaySpec, playbook: Playbook, template
   const backend = firewallBackend(facts.firewall.chosen);
   const resources = renderPlaybook(gw, playbook, templates, backend, facts);
   resources.push(...kernelModuleResources(backend, facts, resources));
-  // What restore.sh brings back at boot is the balancer with every link up, as the monitor starts.
-  const anyDown = Object.entries(facts.monitor.state).some(([k, v]) => /^link\.[^.]+$/.test(k) && v === 'down');
-  const boot = anyDown ? renderPlaybook(gw, playbook, templates, backend, { ...facts, monitor: { ...facts.monitor, state: {} } }) : resources;
+  const boot = renderPlaybook(gw, playbook, templates, backend, facts, 'boot');
   resources.push(...persistenceResources(gw.name, backend, templates, facts, boot, resources));
   resources.push(fileResource(FIREWALL_RECORD_PATH, '0644', `${backend.name}\n`));
   resources.push(manifestResource(resources));

@@ -5,11 +5,10 @@
  */
 import type { GatewaySpec } from '../model/inventory.js';
 import type { HostFacts } from '../model/facts.js';
-import { hex, linkMark } from '../model/ownership.js';
+import { hex, linkMark, linkTable, ownTrafficTable, rulePriorities } from '../model/ownership.js';
 import { RemoteError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/index.js';
 import { buildPool, type PoolView } from './pool.js';
-import { healthyLinks, primaryAddress } from './links.js';
 
 export type FailoverMechanism = 'chain-swap' | 'condition';
 
@@ -32,18 +31,29 @@ export interface BalanceVariantView {
   balance: BalanceView;
 }
 
+/**
+ * A link as the monitor knows it. Nothing here depends on the link's address or learned next
+ * hop: the monitor reads those on the gateway, so a renewed lease changes no file of lbprov's.
+ */
 export interface MonitorLinkView {
   index: string;
   name: string;
   interface: string;
-  address: string;
-  nextHop: string;
+  /** static | dhcp | none. */
+  kind: string;
+  /** The inventory's next hop of a static link, else ''. */
+  staticNextHop: string;
+  table: string;
+  sourcePriority: string;
   mark: string;
   weight: string;
-  /** Probe targets, space-separated (a shell word list in monitor.conf). */
+  /** Probe targets, space-separated (a shell word list in monitor.conf); '' probes the learned router. */
   probes: string;
   interval: string;
+  /** The interval in hundredths of a second: the monitor's clock is /proc/uptime's. */
+  intervalCs: string;
   timeout: string;
+  timeoutMs: string;
   reliability: string;
   down: string;
   up: string;
@@ -60,6 +70,8 @@ export interface FailoverView {
   init: 'systemd' | 'other';
   markMask: string;
   linkCount: string;
+  /** The table of the gateway's own traffic (view-model ownTraffic), kept by the monitor too. */
+  ownTrafficTable: string;
   links: MonitorLinkView[];
   /** LBPROV_BALANCE as it should be now. */
   balance: BalanceView;
@@ -121,10 +133,10 @@ function plainBalance(gw: GatewaySpec, markMask: string, mask: number): BalanceV
   return { markMask, pools: [{ conditions: '', pool: buildPool(gw.markMask, linksOf(gw, mask)) }] };
 }
 
-export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, facts: HostFacts | null): { failover: FailoverView } {
+/** `healthy`: the links balancing now (render/links.ts healthyLinks). */
+export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, facts: HostFacts | null, healthy: ReadonlySet<string>): { failover: FailoverView } {
   const { mechanism, note } = chooseMechanism(gw, backend, facts);
   const markMask = hex(gw.markMask);
-  const healthy = healthyLinks(gw, facts);
   const healthyMask = gw.links.reduce((m, l, i) => (healthy.has(l.name) ? m | (1 << i) : m), 0);
   const variants: BalanceVariantView[] = [];
   if (mechanism === 'chain-swap') {
@@ -140,17 +152,22 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
       init: facts?.tools.initSystem ?? 'other',
       markMask,
       linkCount: String(gw.links.length),
+      ownTrafficTable: String(ownTrafficTable(gw)),
       links: gw.links.map((l, i) => ({
         index: String(i + 1),
         name: l.name,
         interface: l.interface,
-        address: facts ? primaryAddress(gw, facts, l.interface) : '',
-        nextHop: l.gateway,
+        kind: l.nextHop.kind,
+        staticNextHop: l.nextHop.kind === 'static' ? l.nextHop.address : '',
+        table: String(linkTable(gw, i)),
+        sourcePriority: String(rulePriorities(gw, i).source),
         mark: hex(linkMark(gw.markMask, i)),
         weight: String(l.weight),
         probes: l.probes.join(' '),
         interval: String(l.monitor.intervalS),
+        intervalCs: String(Math.round(l.monitor.intervalS * 100)),
         timeout: String(l.monitor.timeoutS),
+        timeoutMs: String(Math.round(l.monitor.timeoutS * 1000)),
         reliability: String(l.monitor.reliability),
         down: String(l.monitor.down),
         up: String(l.monitor.up),

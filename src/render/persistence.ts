@@ -14,17 +14,18 @@ import type { TemplateSet } from './templates.js';
 export interface PersistView {
   gateway: string;
   rules: { priority: string; selector: string }[];
-  routes: { table: string; route: string }[];
   sysctls: { key: string; value: string }[];
   services: { name: string; revision: string }[];
 }
 
-/** The saved state, read from resources in the order the templates write them. */
+/**
+ * The saved state, read from resources in the order the templates write them. No routes: the
+ * monitor fills every link's table (and the source rules) from what the links have at boot.
+ */
 export function buildPersistView(gateway: string, resources: readonly Resource[]): PersistView {
   return {
     gateway,
     rules: ofKind(resources, 'ip-rule').map((r) => ({ priority: String(r.priority), selector: r.selector })),
-    routes: ofKind(resources, 'route-table').flatMap((t) => t.routes.map((route) => ({ table: String(t.table), route }))),
     sysctls: ofKind(resources, 'sysctl').map((s) => ({ key: s.key, value: s.value })),
     services: ofKind(resources, 'service').map((s) => ({ name: s.name, revision: s.revision })),
   };
@@ -35,9 +36,10 @@ export function fileResource(path: string, mode: string, content: string): FileR
 }
 
 /**
- * Called by renderDesiredState. `boot`: the balancer with every link up, which is how the monitor
- * starts after a reboot (so a failover never changes these files); `resources`: what is rendered
- * now, whose sysctls the original-settings record follows.
+ * Called by renderDesiredState. `boot`: the balancer as restore.sh brings it back (view-model's
+ * `boot` mode: every link up, tables unreachable until the monitor fills them), so neither a
+ * failover nor a renewed lease changes these files; `resources`: what is rendered now, whose
+ * sysctls the original-settings record follows.
  */
 export function persistenceResources(
   gateway: string,

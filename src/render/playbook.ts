@@ -4,7 +4,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseYamlWithSchema } from '../inventory/yaml-source.js';
-import { FIREWALL_BACKENDS, type FirewallBackendName } from '../model/inventory.js';
+import { FIREWALL_BACKENDS, type FirewallBackendName, type GatewaySpec } from '../model/inventory.js';
 import { isPlaybookFile, SERVICE_NAME } from '../model/paths.js';
 
 /** A template file, in the templates folder or one folder below it (templates/nftables/...). */
@@ -12,6 +12,9 @@ const templateName = z.string().regex(/^([A-Za-z0-9_-]+\/)?[A-Za-z0-9_-][A-Za-z0
 const ownedPath = z.string().refine(isPlaybookFile, 'a path lbprov owns (/etc/lbprov/..., /var/lib/lbprov/..., .../lbprov.conf), without ".." or empty segments');
 /** An entry with `backend:` renders only on gateways that use that firewall backend. */
 const backend = z.enum(FIREWALL_BACKENDS).optional();
+/** An entry with `when:` renders only on gateways it names: `dhcp-links`, those with a `gateway: dhcp` link. */
+const PLAYBOOK_CONDITIONS = ['dhcp-links'] as const;
+const when = z.enum(PLAYBOOK_CONDITIONS).optional();
 
 const entry = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('sysctl'), template: templateName }),
@@ -21,6 +24,7 @@ const entry = z.discriminatedUnion('type', [
     mode: z.string().regex(/^0[0-7]{3}$/, 'an octal mode like "0644"').default('0644'),
     template: templateName,
     backend,
+    when,
   }),
   z.strictObject({ type: z.literal('routes'), template: templateName }),
   z.strictObject({ type: z.literal('ip-rules'), template: templateName }),
@@ -45,8 +49,9 @@ const playbookSchema = z.strictObject({
 type RawEntry = z.infer<typeof entry>;
 export type PlaybookEntry = Exclude<RawEntry, { type: 'iptables' }>;
 
-/** Whether an entry renders on a gateway that uses `chosen`. */
-export function rendersFor(e: PlaybookEntry, chosen: FirewallBackendName): boolean {
+/** Whether an entry renders on gateway `gw` when it uses `chosen`. */
+export function rendersFor(e: PlaybookEntry, gw: Pick<GatewaySpec, 'links'>, chosen: FirewallBackendName): boolean {
+  if ('when' in e && e.when === 'dhcp-links' && !gw.links.some((l) => l.nextHop.kind === 'dhcp')) return false;
   return !('backend' in e) || e.backend === undefined || e.backend === chosen;
 }
 

@@ -6,3 +6,4 @@ export { canonicalIpRuleFromJson, canonicalIpRuleFromText, parseIpRules, ipRuleR
 export { canonicalRouteFromJson, canonicalRouteFromText, parseIpRoutes, routeTableResource, type CanonicalRoute } from './routes.js';
 export { parseInterfaces, parseIpAddr } from './interfaces.js';
 export { splitJsonDocuments } from './reader.js';
+export { describeLinkPath, linkRoute, mainDefaultVia, resolveLinkPath, resolveLinkPaths, UNREACHABLE_ROUTE, type LinkPath, type NextHopSource } from './next-hop.js';

@@ -3,11 +3,12 @@
  * `ip route` argument text from templates, both into one canonical text that is itself valid
  * `ip route` syntax (without the table).
  */
+import type { MainDefaultRoute } from '../model/facts.js';
 import type { IpFamily, RouteTableResource } from '../model/resources.js';
 import { resourceId } from '../model/resources.js';
 import { ParseError, excerptOf } from '../errors.js';
 import { isRecord, jsonArray, MAIN_TABLE, Reader, ROUTE_TYPES, safeString } from './reader.js';
-import { ipv4ToNumber } from '../model/net.js';
+import { ipv4ToNumber, isInterfaceName, isIpv4 } from '../model/net.js';
 
 export interface CanonicalRoute {
   table: number;
@@ -233,6 +234,24 @@ export function parseIpRoutes(json: unknown, family: IpFamily, tables: ReadonlyS
     byTable.set(table, [...(byTable.get(table) ?? []), route]);
   }
   return [...byTable.entries()].sort(([a], [b]) => a - b).map(([table, routes]) => routeTableResource(family, table, routes));
+}
+
+/**
+ * The main table's unicast default routes from the same listing: the next hops the gateway's
+ * DHCP clients installed (routing/next-hop.ts learns a link's router from them).
+ */
+export function parseMainDefaultRoutes(json: unknown): MainDefaultRoute[] {
+  const out: MainDefaultRoute[] = [];
+  // Foreign routes: whatever lbprov cannot read (a nexthop object, an odd field) is not one to learn from.
+  for (const entry of jsonArray(json, 'ip -j route')) {
+    if (!isRecord(entry) || entry.dst !== 'default' || entry.table !== undefined) continue;
+    if (entry.type !== undefined && ROUTE_TYPES[String(entry.type)] !== 'unicast' && entry.type !== 'unicast') continue;
+    const via = typeof entry.gateway === 'string' && isIpv4(entry.gateway) ? entry.gateway : null;
+    const dev = typeof entry.dev === 'string' && isInterfaceName(entry.dev) ? entry.dev : null;
+    const metric = typeof entry.metric === 'number' && Number.isInteger(entry.metric) && entry.metric >= 0 ? entry.metric : 0;
+    if (via !== null || dev !== null) out.push({ via, dev, metric });
+  }
+  return out;
 }
 
 /** Routes sorted: the kernel lists them in its own order, a template in its. */

@@ -76,7 +76,7 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
       );
     }
   }
-  const after = output !== null ? parseFacts(gw.name, output, verify.marker, request, { firewallSource: gw.source }) : null;
+  const after = output !== null ? parseFacts(gw.name, output, verify.marker, request) : null;
   if (opts.confirmTimeoutS === null) {
     if (!after) throw new RemoteError('lost the connection during the apply; its outcome is unknown (run plan to see the state)', { host: gw.name }, 'unreachable');
     assertConverged(gw, plan, after);

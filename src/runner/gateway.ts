@@ -16,6 +16,7 @@ import { resolveSshSettings } from '../ssh/ssh-config.js';
 import { buildFactsScript } from '../facts/script.js';
 import { parseFacts } from '../facts/parse.js';
 import { firewallBackend } from '../firewall/index.js';
+import { describeLinkPath, resolveLinkPaths } from '../routing/index.js';
 import { factsRequestFor, renderDesiredState } from '../render/desired.js';
 import type { Playbook } from '../render/playbook.js';
 import type { TemplateSet } from '../render/templates.js';
@@ -87,7 +88,7 @@ export async function readFacts(session: RemoteSession, gw: GatewaySpec, request
   if (result.code !== 0) {
     throw new RemoteError(`facts script exited ${result.code}`, { host: gw.name, command: 'sh -s (facts)', stderr: scriptStderr(result.stderr, marker), exitCode: result.code }, 'facts');
   }
-  return parseFacts(gw.name, result.stdout, marker, request, { stderr: result.stderr, firewallSource: gw.source });
+  return parseFacts(gw.name, result.stdout, marker, request, { stderr: result.stderr });
 }
 
 function describeOwner(owner: string): string {
@@ -101,8 +102,20 @@ export function planFromFacts(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' 
   const desired = renderDesiredState(gw, ctx.playbook, ctx.templates, facts);
   const changes = diffResources(desired, facts.owned);
   // A gateway that lacks what the balancer needs stops here, before anything changes.
-  const notes = [facts.firewall.reason, chooseMechanism(gw, firewallBackend(facts.firewall.chosen), facts).note, ...enforcePrerequisites(gw, facts, desired), ...facts.warnings];
+  const notes = [
+    facts.firewall.reason,
+    chooseMechanism(gw, firewallBackend(facts.firewall.chosen), facts).note,
+    ...learnedPathNotes(gw, facts),
+    ...enforcePrerequisites(gw, facts, desired),
+    ...facts.warnings,
+  ];
   return { desired, plan: { gateway: gw.name, changes, fingerprint: facts.fingerprint, notes } };
+}
+
+/** Where the DHCP and point-to-point links go now (a link that is not ready is a check's warning). */
+function learnedPathNotes(gw: GatewaySpec, facts: HostFacts): string[] {
+  const paths = resolveLinkPaths(gw, facts);
+  return gw.links.flatMap((link, i) => (link.nextHop.kind !== 'static' && paths[i]!.ready ? [describeLinkPath(link, paths[i]!)] : []));
 }
 
 /** How a command turns a gateway's facts into its plan: the balancer's by default, `down` its removal. */

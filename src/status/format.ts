@@ -8,6 +8,14 @@ function ago(seconds: number): string {
   return `${Math.floor(seconds / 3600)}h ago`;
 }
 
+/** "eth1 198.51.100.2 via 198.51.100.1 (DHCP lease)", or why the link is not ready. */
+function pathOf(l: GatewayStatus['links'][number]): string {
+  if (l.ready === false) return `${l.interface}: not ready: ${l.reason || 'unknown'}`;
+  const via = l.nextHop ? ` via ${l.nextHop}` : l.kind === 'none' ? ' point-to-point' : '';
+  const learned = l.nextHopSource === 'dhcp-lease' ? ' (DHCP lease)' : l.nextHopSource === 'main-route' ? " (the DHCP client's default route)" : '';
+  return `${l.interface} ${l.address ?? '-'}${via}${learned}`;
+}
+
 export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.floor(Date.now() / 1000)): string {
   const lines: string[] = [];
   const monitor = !s.deployed
@@ -28,6 +36,7 @@ export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.fl
     const since = l.since !== null ? `since ${new Date(l.since * 1000).toISOString().replace('.000Z', 'Z')} (${ago(Math.max(0, nowS - l.since))})` : 'since -';
     const connections = l.connections === null ? 'connections unknown' : `${l.connections} connection${l.connections === 1 ? '' : 's'}`;
     lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}`);
+    lines.push(`  ${' '.repeat(width)}  ${c.dim(pathOf(l))}`);
   }
   for (const a of s.audit) {
     const changes = a.changes === null ? '' : ` ${a.changes} change${a.changes === 1 ? '' : 's'}`;

@@ -5,11 +5,24 @@
 import type { GatewaySpec } from '../model/inventory.js';
 import { hex, linkMark } from '../model/ownership.js';
 import { AUDIT_LOG, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { isIpv4 } from '../model/net.js';
 import { shellQuote } from '../remote/quote.js';
 import { DONE_LINE, newMarker, parseKeyValues, PREAMBLE, readSections, sectionCall, sectionPrelude } from '../remote/sections.js';
 
 export interface LinkStatus {
   name: string;
+  interface: string;
+  /** static | dhcp | none (point-to-point), from the inventory. */
+  kind: string;
+  /** The monitor found the interface up, with an address and (unless point-to-point) a next hop; null before it says. */
+  ready: boolean | null;
+  /** Why it is not ready ('' when it is). */
+  reason: string;
+  /** The link's address and next hop as the monitor last read them (a DHCP link's are learned). */
+  address: string | null;
+  nextHop: string | null;
+  /** Where the next hop came from: inventory, dhcp-lease, main-route or point-to-point. */
+  nextHopSource: string | null;
   /** As the monitor sees it; null when the state file does not mention the link. */
   state: 'up' | 'down' | null;
   /** Unix time of the last change the monitor saw (or of its start). */
@@ -84,6 +97,8 @@ export interface StatusScript {
 }
 
 const SECTIONS = ['state', 'service', 'conntrack', 'audit'] as const;
+/** templates/monitor/loop.partial.hbs writes its state at least this often. */
+const STATE_HEARTBEAT_S = 5;
 const AUDIT_RECORDS = 5;
 
 /** Counts with conntrack when it is installed, else from /proc/net/nf_conntrack (mark under the mask, in awk arithmetic). */
@@ -133,6 +148,9 @@ function keyValues(body: string): Map<string, string> {
   return new Map(Object.entries(parseKeyValues(body)));
 }
 
+const ipv4Or = (text: string | undefined): string | null => (text !== undefined && isIpv4(text) ? text : null);
+const NEXT_HOP_SOURCES = new Set(['inventory', 'dhcp-lease', 'main-route', 'point-to-point']);
+
 const integer = (text: string | undefined): number | null => (text !== undefined && /^\d{1,12}$/.test(text) ? Number(text) : null);
 
 /** Throws when the output is cut short: a partial status must not read as "monitor not running". */
@@ -156,14 +174,23 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
     errors.push(pid === null ? 'the monitor is deployed but not running (no pidfile)' : `the monitor is deployed but not running (pid ${pid} is gone)`);
   }
   if (!deployed) warnings.push('no monitor deployed (run lbprov up)');
-  // Rounds come every interval; three missed ones mean a stuck worker.
-  const staleAfter = 3 * Math.max(...gw.links.map((l) => l.monitor.intervalS)) + 5;
-  if (running && age !== null && age > staleAfter) warnings.push(`the monitor's state is ${age}s old (expected a round every ${staleAfter - 5}s at most)`);
+  // The monitor writes its state on every change and at least every 5 s; three missed rounds or writes mean a stuck worker.
+  const expected = Math.max(3 * Math.max(...gw.links.map((l) => l.monitor.intervalS)), STATE_HEARTBEAT_S);
+  if (running && age !== null && age > expected + 5) warnings.push(`the monitor's state is ${age}s old (expected a write every ${expected}s at most)`);
 
   const links = gw.links.map((l, i): LinkStatus => {
     const health = state.get(`link.${l.name}`);
+    const ready = state.get(`link.${l.name}.ready`);
+    const source = state.get(`link.${l.name}.source`) ?? '';
     return {
       name: l.name,
+      interface: l.interface,
+      kind: l.nextHop.kind,
+      ready: ready === '1' ? true : ready === '0' ? false : null,
+      reason: /^[A-Za-z0-9 ._:,/-]{0,128}$/.test(state.get(`link.${l.name}.reason`) ?? '') ? state.get(`link.${l.name}.reason`) ?? '' : '',
+      address: ipv4Or(state.get(`link.${l.name}.address`)),
+      nextHop: ipv4Or(state.get(`link.${l.name}.nexthop`)),
+      nextHopSource: NEXT_HOP_SOURCES.has(source) ? source : null,
       state: health === 'up' || health === 'down' ? health : null,
       since: integer(state.get(`link.${l.name}.since`)),
       last: state.get(`link.${l.name}.last`) || null,

@@ -33,4 +33,17 @@ describe('planSteps', () => {
       [['rule del priority 111 from 203.0.113.2 lookup 101'], ['rule add priority 111 from 203.0.113.2 lookup 101']],
     ]);
   });
+
+  it('stops a service it started in the undo, before its files go; restarts one that ran only once its files are back', () => {
+    const monitor = (revision: string): Resource => ({ kind: 'service', id: 'service:monitor', name: 'monitor', revision });
+    const script = file('/etc/lbprov/monitor.sh', '#!/bin/sh\n');
+    const fresh = planSteps(diffResources([script, monitor('r1')], []));
+    const service = fresh.find((s) => s.description.includes('service:monitor'))!;
+    expect(service.undo).toBe("if [ -f /etc/lbprov/monitor.sh ]; then sh /etc/lbprov/monitor.sh stop; fi");
+    expect(service.recover).toBeUndefined();
+    // Undo runs newest first: the service stop comes before the file's removal.
+    expect(fresh.indexOf(service)).toBeGreaterThan(fresh.findIndex((s) => s.description.includes('file:/etc/lbprov/monitor.sh')));
+    const changed = planSteps(diffResources([script, monitor('r2')], [script, monitor('r1')])).find((s) => s.description.includes('service:monitor'))!;
+    expect(changed).toMatchObject({ undo: 'true', recover: 'sh /etc/lbprov/monitor.sh restart r1' });
+  });
 });

@@ -193,17 +193,30 @@ describe('tools and interfaces', () => {
     expect(base.firewall).toMatchObject({ chosen: 'iptables', iptables: { variant: 'nf_tables', restore: true } });
   });
 
-  it('fails a link interface that is down, missing, or whose next hop is off-link', () => {
+  it('fails a static next hop that is off-link; warns for a link that is down, missing or without an address (it joins when it comes up)', () => {
     const interfaces = [
       { name: 'lan0', up: false, ipv4: [] },
       { name: 'wan1', up: true, ipv4: ['198.51.100.2/30'] },
     ];
     const results = byId(runChecks(gw, { ...base, interfaces }, null));
     expect(results.get('nexthop:isp1')).toMatchObject({ status: 'fail', message: expect.stringContaining('203.0.113.1 is not inside') });
-    expect(results.get('interface:wan2')).toMatchObject({ status: 'fail', message: expect.stringContaining('does not exist') });
+    expect(results.get('interface:wan2')).toMatchObject({ status: 'warn', message: expect.stringContaining('does not exist; it joins the pool when it comes up') });
     expect(results.get('interface:lan0')?.status).toBe('warn');
     const down = byId(runChecks(gw, { ...base, interfaces: [{ name: 'wan1', up: false, ipv4: ['203.0.113.2/29'] }] }, null));
-    expect(down.get('interface:wan1')?.message).toMatch(/is down/);
+    expect(down.get('interface:wan1')).toMatchObject({ status: 'warn', message: expect.stringMatching(/is down or has no carrier/) });
+    const bare = byId(runChecks(gw, { ...base, interfaces: [{ name: 'wan1', up: true, ipv4: [] }] }, null));
+    expect(bare.get('interface:wan1')).toMatchObject({ status: 'warn', message: expect.stringMatching(/has no IPv4 address/) });
+  });
+
+  it('checks a learned next hop like a static one, but only warns when it is off-link (the DHCP server decides it)', () => {
+    const dhcp = { ...gw, links: [{ ...gw.links[0]!, nextHop: { kind: 'dhcp' as const }, probes: [] }, gw.links[1]!] };
+    const facts = { ...base, interfaces: [{ name: 'wan1', up: true, ipv4: ['198.51.100.2/30'] }, ...base.interfaces.filter((i) => i.name !== 'wan1')] };
+    const learned = byId(runChecks(dhcp, { ...facts, mainDefaultRoutes: [{ via: '198.51.100.1', dev: 'wan1', metric: 100 }] }, null));
+    expect(learned.get('nexthop:isp1')).toMatchObject({ status: 'ok', message: 'link isp1: next hop 198.51.100.1 (learned from DHCP) is on-link (198.51.100.2/30)' });
+    const odd = byId(runChecks(dhcp, { ...facts, dhcpLeases: { wan1: { address: '198.51.100.2', router: '192.0.2.1' } } }, null));
+    expect(odd.get('nexthop:isp1')?.status).toBe('warn');
+    const none = byId(runChecks(dhcp, { ...facts, mainDefaultRoutes: [] }, null));
+    expect(none.get('interface:wan1')).toMatchObject({ status: 'warn', message: expect.stringContaining('no DHCP lease or default route for wan1 yet') });
   });
 
   it('inPrefix works on prefix edges', () => {

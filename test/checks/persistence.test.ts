@@ -23,7 +23,12 @@ describe('persistence files', () => {
     const rules = fileOf(desired, '/etc/lbprov/persist/iptables.rules')!.content;
     expect(rules).toContain('#jump PREROUTING -j LBPROV_PRE');
     expect(rules).toContain('-A LBPROV_BALANCE -m statistic --mode nth --every 4 --packet 3 -j MARK --set-xmark 0x10000000/0xf0000000');
-    expect(fileOf(desired, '/etc/lbprov/persist/ip.batch')!.content).toContain('route replace default via 203.0.113.9 dev wan2 table 102');
+    const batch = fileOf(desired, '/etc/lbprov/persist/ip.batch')!.content;
+    // No routes and no source rules: the monitor fills the tables from what the links have at boot.
+    expect(batch).not.toMatch(/^route /m);
+    expect(batch).toContain('rule add priority 102 from all fwmark 0x20000000/0xf0000000 lookup 102');
+    expect(batch).toContain('rule add priority 190 from all iif lo lookup 116');
+    expect(batch).not.toMatch(/203\.0\.113|table 116/);
     expect(fileOf(desired, '/etc/lbprov/persist/sysctl.conf')!.content).toContain('net.ipv4.conf.wan1.rp_filter = 2');
     const monitor = desired.find((r) => r.id === 'service:monitor');
     expect(fileOf(desired, '/etc/lbprov/persist/services')!.content).toContain(`monitor ${monitor?.kind === 'service' ? monitor.revision : '?'}`);
@@ -33,6 +38,16 @@ describe('persistence files', () => {
     const failedOver = renderDesiredState(gw, playbook, templates, { ...factsFor(gw, { 'link.isp1': 'down' }), sysctls });
     expect(failedOver.find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE')).not.toEqual(desired.find((r) => r.id === 'ipv4/iptables-chain:mangle:LBPROV_BALANCE'));
     expect(fileOf(failedOver, '/etc/lbprov/persist/iptables.rules')).toEqual(fileOf(desired, '/etc/lbprov/persist/iptables.rules'));
+  });
+
+  it('saves the same boot files whatever the links have now: a renewed lease or a dropped session is not drift', () => {
+    const facts = { ...factsFor(gw), sysctls };
+    const changed = { ...facts, interfaces: facts.interfaces.filter((i) => i.name !== 'wan2').map((i) => (i.name === 'wan1' ? { ...i, ipv4: ['192.0.2.66/26'] } : i)) };
+    const now = renderDesiredState(gw, playbook, templates, changed);
+    expect(now.find((r) => r.id === 'ipv4/route-table:102')).toMatchObject({ routes: ['unreachable default'] });
+    for (const path of ['/etc/lbprov/persist/iptables.rules', '/etc/lbprov/persist/ip.batch', '/etc/lbprov/persist/sysctl.conf', '/etc/lbprov/persist/services']) {
+      expect(fileOf(now, path), path).toEqual(fileOf(desired, path));
+    }
   });
 
   it('installs the boot unit and its drop-in only on systemd hosts', () => {

@@ -13,6 +13,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mutate } from '../inventory/fixtures.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+const SHIPPED_PLAYBOOK = readFileSync(join(ROOT, 'playbooks/balancer.yml'), 'utf8').split('\n');
+
+/** Line (in the copy with its `templates:` line added after the name) and entry index of `text` in the shipped playbook. */
+function shippedAt(text: string, key: string): { file: 'playbook'; line: number; key: string } {
+  const index = SHIPPED_PLAYBOOK.findIndex((l) => l.includes(text));
+  const entry = SHIPPED_PLAYBOOK.slice(0, index + 1).filter((l) => l.startsWith('  - type:')).length - 1;
+  return { file: 'playbook', line: index + 2, key: `resources[${entry}].${key}` };
+}
 const CLI = join(ROOT, 'dist/lbprov.mjs');
 
 interface CliResult {
@@ -137,10 +145,10 @@ const rows: Row[] = [
     at: { file: 'inventory', line: 8, key: '(document)' },
   },
   { name: '50 MB inventory', inventory: (inv) => inv + `# ${'x'.repeat(50 * 1024 * 1024)}\n`, at: { file: 'inventory', line: 1, key: '(document)' } },
-  { name: 'playbook file outside lbprov\'s paths', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/passwd'), at: { file: 'playbook', line: 9, key: 'resources[1].path' } },
-  { name: 'playbook path climbing out with ..', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/lbprov/../shadow'), at: { file: 'playbook', line: 9, key: 'resources[1].path' } },
-  { name: 'playbook template outside the templates folder', playbook: (pb) => mutate(pb, 'template: routes.hbs', 'template: ../../etc/passwd.hbs'), at: { file: 'playbook', line: 13, key: 'resources[2].template' } },
-  { name: 'playbook service name with a shell word', playbook: (pb) => mutate(pb, 'name: monitor', 'name: "monitor;reboot"'), at: { file: 'playbook', line: 45, key: 'resources[10].name' } },
+  { name: 'playbook file outside lbprov\'s paths', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/passwd'), at: shippedAt('path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path') },
+  { name: 'playbook path climbing out with ..', playbook: (pb) => mutate(pb, 'path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path: /etc/lbprov/../shadow'), at: shippedAt('path: /etc/iproute2/rt_tables.d/lbprov.conf', 'path') },
+  { name: 'playbook template outside the templates folder', playbook: (pb) => mutate(pb, 'template: routes.hbs', 'template: ../../etc/passwd.hbs'), at: shippedAt('template: routes.hbs', 'template') },
+  { name: 'playbook service name with a shell word', playbook: (pb) => mutate(pb, 'name: monitor', 'name: "monitor;reboot"'), at: shippedAt('name: monitor', 'name') },
   {
     name: 'template referencing a missing variable',
     templates: { 'iptables/mangle.rules.hbs': (text) => text.replace('{{markMask}}', '{{markMaskTypo}}') },

@@ -61,11 +61,13 @@ describe.skipIf(skipLab).each(BACKENDS)('failover with $name: link monitor with 
     foreign = await backend.foreignState(t);
     // Fast probing so the test measures seconds, not tens of seconds.
     const doc = parseDocument(readFileSync(t.lab.inventoryPath, 'utf8'));
-    doc.set('defaults', { monitor: MONITOR });
+    // setIn: the lab's defaults (its firewall backend) stay.
+    doc.setIn(['defaults', 'monitor'], MONITOR);
     writeFileSync(t.lab.inventoryPath, doc.toString({ lineWidth: 0 }));
     const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(up.stderr + up.stdout).not.toMatch(/error/i);
     expect(up.code).toBe(0);
+    expect(await t.gw(['cat', '/etc/lbprov/firewall'])).toBe(`${backend.name}\n`);
   });
 
   afterAll(async () => {
@@ -112,7 +114,9 @@ describe.skipIf(skipLab).each(BACKENDS)('failover with $name: link monitor with 
     expect(down.links[0].last).toMatch(/^0\/1 fail$/);
     const log = await t.gw(['cat', '/var/log/lbprov/monitor.log']);
     expect(log).toMatch(/link isp1 down: 3 failed rounds in a row/);
-    expect((await t.gw(['ip', 'route', 'show', 'table', 'main', 'default'])).trim()).not.toMatch(/dev wan1\b/);
+    // The main table's default is not lbprov's and stays; the gateway's own traffic leaves by a live link.
+    expect((await t.gw(['ip', 'route', 'show', 'table', 'main', 'default'])).trim()).toMatch(/dev wan1\b/);
+    expect(await t.gw(['ip', 'route', 'get', t.lab.state.server.address])).not.toMatch(/dev wan1\b/);
     // The swap changed lbprov's balancing and nothing else.
     expect(await backend.foreignState(t)).toEqual(foreign);
 
@@ -157,6 +161,10 @@ describe.skipIf(skipLab).each(BACKENDS)('failover with $name: link monitor with 
     }
     expect(replacement).not.toBe(worker);
     expect(await isAlive(replacement)).toBe(true);
+    // The killed worker's probes and its `ip monitor` end by themselves (their next write has no reader).
+    const orphans = async () => (await t.gw(['sh', '-c', 'ps -eo ppid=,args= | awk \'$1 == 1 && ($2 == "ping" || $2 == "ip")\' | grep -e "-I 203.0.113" -e monitor || true'])).trim();
+    for (let i = 0; i < 50 && (await orphans()) !== ''; i++) await sleep(100);
+    expect(await orphans()).toBe('');
     expect((await status(false)).code).toBe(0);
 
     await t.gw(['kill', '-9', String(supervisor)]);

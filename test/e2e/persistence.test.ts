@@ -12,15 +12,15 @@ import { BACKENDS, type BackendUnderTest } from './backends.js';
 const forget = (backend: BackendUnderTest) => `
 sh /etc/lbprov/monitor.sh stop
 ${backend.forget}
-for p in 100 101 102 111 112; do ip rule del priority $p; done
-ip route flush table 101; ip route flush table 102
+for p in 100 101 102 111 112 190; do ip rule del priority $p; done
+ip route flush table 101; ip route flush table 102; ip route flush table 116
 echo 0 > /proc/sys/net/ipv4/conf/wan1/rp_filter; echo 0 > /proc/sys/net/ipv4/conf/wan2/rp_filter
 rm -f /run/lbprov/state
 `;
 
 describe.skipIf(skipLab).each(BACKENDS)('persistence with $name: the gateway comes back balanced without the controller', (backend) => {
   let t: LabRun;
-  const routing = async () => t.gw(['sh', '-c', 'ip rule; ip route show table 101; ip route show table 102']);
+  const routing = async () => t.gw(['sh', '-c', 'ip rule; ip route show table 101; ip route show table 102; ip route show table 116']);
   beforeAll(async () => {
     t = await startLab({ gateways: 1, weights: [3, 1], firewall: backend.name });
   });

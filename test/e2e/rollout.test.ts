@@ -28,7 +28,8 @@ describe.skipIf(skipLab)('rollout: waves, max-fail, fleet plan and reports on 10
   const hasLbprovChains = async (gw: string) => (await t.lab.execOnGateway(gw, ['iptables-save', '-t', 'mangle'])).stdout.includes(':LBPROV_BALANCE');
 
   beforeAll(async () => {
-    t = await startLab({ gateways: 10, lanClients: 'none' });
+    // iptables: the assertions below read its chains (the rollout itself does not depend on the backend).
+    t = await startLab({ gateways: 10, lanClients: 'none', firewall: 'iptables' });
     ({ ctx, gateways } = loadCommon({ inventory: t.lab.inventoryPath, forks: '20' }));
   });
   afterAll(async () => {

@@ -435,7 +435,8 @@ describe.skipIf(skipLab)('ssh: known_hosts, agent, keys, jump hosts, ssh config,
         'gw-refused': gatewayEntry(gw0, { ssh: { port: 2 } }),
         'gw-auth': gatewayEntry(gw0, { ssh: { user: 'nosuchuser' } }),
         'gw-down': gatewayEntry(gw0, { host: blackHole, ssh: { connect_timeout: 2 } }),
-        'gw-no-iptables': gatewayEntry(gw1),
+        // Set to iptables: with auto it would take nftables, which this gateway still has.
+        'gw-no-iptables': gatewayEntry(gw1, { firewall: 'iptables' }),
         'gw-hang': gatewayEntry(gw1, { ssh: { user: 'lbhang', command_timeout: 3 } }),
       });
       const started = Date.now();

@@ -53,14 +53,14 @@ function runOn(gw: Gateway, setting: FirewallSetting, candidates: FirewallBacken
   expect(result.status, result.stderr).toBe(0);
   const sections = readSections(result.stdout, marker, result.stderr);
   const read: SectionReader = { section: (name) => sections.get(name), body: (name) => sections.get(name)!.body };
-  return { sections: [...sections.keys()], choice: chooseBackend(setting, candidates, read, 'inv.yml:3') };
+  return { sections: [...sections.keys()], choice: chooseBackend(setting, candidates, read) };
 }
 
 const backendSections = (names: string[]) => names.filter((s) => s !== 'firewall');
 
 describe.skipIf(skipNetns)('which backend a gateway gets', () => {
   it.each<[string, Gateway, FirewallSetting, FirewallBackendName, string[], RegExp]>([
-    ['set: iptables on a new gateway', { nft: 'works' }, 'iptables', 'iptables', ['iptables', 'iptables-tools', 'ip-tables-matches', 'ip-tables-targets'], /firewall: iptables \(set in the inventory, inv\.yml:3\)$/],
+    ['set: iptables on a new gateway', { nft: 'works' }, 'iptables', 'iptables', ['iptables', 'iptables-tools', 'ip-tables-matches', 'ip-tables-targets'], /firewall: iptables \(set in the inventory\)$/],
     ['set: nftables on a new gateway', {}, 'nftables', 'nftables', ['nftables', 'nftables-tools'], /firewall: nftables \(set in the inventory/],
     ['set: nftables where lbprov uses iptables (moving)', { record: 'iptables', nft: 'works' }, 'nftables', 'nftables', ['nftables', 'nftables-tools', 'iptables', 'iptables-tools', 'ip-tables-matches', 'ip-tables-targets'], /moving from iptables: its objects are removed in the same apply/],
     ['auto where lbprov uses nftables', { record: 'nftables', nft: 'works' }, 'auto', 'nftables', ['nftables', 'nftables-tools'], /auto: lbprov already uses it on this gateway/],

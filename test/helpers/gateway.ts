@@ -12,7 +12,7 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
     links: weights.map((weight, i) => ({
       name: `isp${i + 1}`,
       interface: `wan${i + 1}`,
-      gateway: `203.0.113.${8 * i + 1}`,
+      nextHop: { kind: 'static' as const, address: `203.0.113.${8 * i + 1}` },
       weight,
       probes: [`198.51.100.${8 * i + 1}`],
       monitor: { ...monitor },
@@ -34,6 +34,8 @@ export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}, b
       { name: 'lan0', up: true, ipv4: ['198.51.100.129/26'] },
       ...gw.links.map((l, i) => ({ name: l.interface, up: true, ipv4: [`203.0.113.${8 * i + 2}/29`] })),
     ],
+    mainDefaultRoutes: [{ via: '203.0.113.1', dev: 'wan1', metric: 0 }],
+    dhcpLeases: {},
     owned: [],
     sysctls: {},
     modules: { loaded: null, builtin: null, available: null },

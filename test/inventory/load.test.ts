@@ -51,7 +51,7 @@ describe('the core issue example', () => {
         {
           name: 'isp1',
           interface: 'eth1',
-          gateway: '198.51.100.1',
+          nextHop: { kind: 'static', address: '198.51.100.1' },
           weight: 3,
           probes: ['198.51.100.1'],
           monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },
@@ -59,7 +59,7 @@ describe('the core issue example', () => {
         {
           name: 'isp2',
           interface: 'eth2',
-          gateway: '203.0.113.1',
+          nextHop: { kind: 'static', address: '203.0.113.1' },
           weight: 1,
           probes: ['203.0.113.1'],
           monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },

@@ -104,10 +104,10 @@ function assertSafe(inventory: Inventory): void {
     expect(isInt(g.priorityBase, 1, 32666)).toBe(true);
     expect(['auto', 'condition', 'chain-swap']).toContain(g.failover);
     for (const link of g.links) {
-      expect(Object.keys(link).sort()).toEqual(['gateway', 'interface', 'monitor', 'name', 'probes', 'weight']);
+      expect(Object.keys(link).sort()).toEqual(['interface', 'monitor', 'name', 'nextHop', 'probes', 'weight']);
       expect(isLinkName(link.name), link.name).toBe(true);
       expect(isInterfaceName(link.interface), link.interface).toBe(true);
-      expect(isUnicastIPv4(link.gateway), link.gateway).toBe(true);
+      if (link.nextHop.kind === 'static') expect(isUnicastIPv4(link.nextHop.address), link.nextHop.address).toBe(true);
       expect(isInt(link.weight, 1, 100)).toBe(true);
       for (const probe of link.probes) expect(isUnicastIPv4(probe), probe).toBe(true);
       for (const n of Object.values(link.monitor)) expect(isInt(n, 1, 3600)).toBe(true);

@@ -1,11 +1,14 @@
 /**
- * Runs the real monitor script (rendered from the shipped templates) under sh with a
- * PATH of recording stubs: `ping` answers from a per-probe script of ok/fail, `date`
- * and `sleep` share a fake clock (so a minute of probing takes a fraction of a second),
- * `iptables-restore`, `ip`, `conntrack` and `logger` record what they are asked.
+ * Runs the real monitor script (rendered from the shipped templates) under sh, driven through
+ * its own FIFO: the test writes the lines its probers would relay ("@p ..."), its tick ("@t"),
+ * kernel events and "@sync N" (answered by a state file with sync=N), and sets the clock file
+ * the monitor reads instead of /proc/uptime. Stubs on PATH: `ip` keeps a small kernel in a text
+ * file (what `ip -N -o -4 -batch` prints, changed by route and rule commands), `ping` only sleeps,
+ * `nft`, `iptables-restore`, `conntrack` and `logger` record what they are asked.
+ * The real prober path (ping -> reader -> FIFO) runs in the lab tests (test/e2e).
  */
-import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +20,8 @@ import type { HostFacts } from '../../src/model/facts.js';
 import type { FileResource, Resource } from '../../src/model/resources.js';
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 
-export const CLOCK_START = 1000;
+/** `date +%s` in the sandbox; the monitor's wall clock is this plus the uptime it has seen pass. */
+export const EPOCH = 1_000_000;
 
 export const playbook = loadPlaybook(join(PACKAGE_ROOT, 'playbooks', 'balancer.yml'));
 export const templates = loadTemplateSet(playbook.templatesDir);
@@ -29,45 +33,56 @@ export function monitoredGateway(weights: number[], monitor: Partial<MonitorSett
   return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { ...settings } })) };
 }
 
+const KERNEL_STUB = `
+k="$DATA/kernel"
+case "$*" in
+"-N -o -4 -batch -") cat "$k" ;;
+"-4 -o monitor "*) while kill -0 $PPID 2>/dev/null; do sleep 1; done ;;
+"route replace "*)
+	rest=\${*#route replace }
+	table=\${rest##* table }
+	awk -v t="$table" '!($0 ~ ("^(7 |unreachable )?default.* table " t "( |$)"))' "$k" >"$k.new"
+	echo "\${rest% table *} table $table" >>"$k.new" && mv "$k.new" "$k" ;;
+"route del default table "*)
+	awk -v t="\${*##* }" '!($0 ~ ("^(7 |unreachable )?default.* table " t "( |$)"))' "$k" >"$k.new" && mv "$k.new" "$k" ;;
+"rule add priority "*)
+	set -- $*
+	printf '%s:\\tfrom %s lookup %s\\n' "$4" "$6" "$8" >>"$k" ;;
+"rule del priority "*)
+	set -- $*
+	awk -v l="$4:	from $6 lookup $8" '$0 != l' "$k" >"$k.new" && mv "$k.new" "$k" ;;
+esac`;
+
 const STUBS: Record<string, string> = {
-  // The fake clock: `date +%s` reads it, `sleep N` advances it and ends the run at data/stop.
-  date: `case "$1" in +%s) cat "$DATA/clock" ;; *) echo "T$(cat "$DATA/clock")" ;; esac`,
-  sleep: [
-    'c=$(( $(cat "$DATA/clock") + ${1%.*} )); echo "$c" >"$DATA/clock"',
-    'if [ "$c" -ge "$(cat "$DATA/stop")" ]; then kill -TERM "$PPID"; fi',
-  ].join('\n'),
-  ping: [
-    'record ping "$@"',
-    'for a; do addr=$a; done',
-    'f="$DATA/answers/$addr"',
-    'answer=$(head -n 1 "$f")',
-    // The last answer repeats forever.
-    'if [ "$(wc -l <"$f")" -gt 1 ]; then tail -n +2 "$f" >"$f.$$" && mv "$f.$$" "$f"; fi',
-    'if [ "$answer" = ok ]; then echo "64 bytes from $addr: icmp_seq=1 ttl=64 time=3.4 ms"; exit 0; fi',
-    'exit 1',
-  ].join('\n'),
-  'iptables-restore': ['record iptables-restore "$@"', '{ echo "@@ t=$(cat "$DATA/clock")"; cat; } >>"$DATA/restores"'].join('\n'),
-  ip: [
-    'record ip "$@"',
-    'case "$*" in',
-    '  "-4 route show table main default") cat "$DATA/main-default" ;;',
-    '  "route replace default via "*) shift 3; echo "default $*" >"$DATA/main-default" ;;',
-    'esac',
-  ].join('\n'),
-  conntrack: ['record conntrack "$@"', 'echo "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted." >&2'].join('\n'),
-  logger: 'record logger "$@"',
+  date: `case "$1" in +%s) echo ${EPOCH} ;; *) echo T ;; esac`,
+  // Until the monitor that started it is gone, even if it was killed before it could stop its children.
+  ping: 'echo "$*" >>"$DATA/pings"; while kill -0 $PPID 2>/dev/null; do sleep 1; done',
+  ip: KERNEL_STUB,
+  nft: '{ echo "@@ t=$(cat "$DATA/uptime")"; cat; } >>"$DATA/swaps"',
+  'iptables-restore': '{ echo "@@ t=$(cat "$DATA/uptime")"; cat; } >>"$DATA/swaps"',
+  conntrack: 'echo "$(cat "$DATA/uptime" | cut -d" " -f1) $*" >>"$DATA/conntrack"; echo "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted." >&2',
+  logger: ':',
 };
 
-export interface MonitorRun {
-  code: number | null;
-  /** "t=<clock> <command> <args>" per stub call. */
-  calls: string[];
-  /** Each iptables-restore payload with the fake time it was applied at. */
-  restores: { t: number; payload: string }[];
-  state: Record<string, string>;
-  log: string;
-  mainDefault: string;
+/** An interface of the stub kernel. */
+export interface KernelInterface {
+  name: string;
+  index: number;
+  /** Up with carrier (default true). */
+  up?: boolean;
+  address?: string;
+  prefixLength?: number;
+  /** Point-to-point: the peer's address (printed as `inet A peer P/32`). */
+  peer?: string;
 }
+
+export interface KernelRoute {
+  via?: string;
+  dev: string;
+  metric?: number;
+}
+
+export type ProbeAnswer = 'ok' | 'fail' | { rttMs: number };
 
 export class MonitorSandbox {
   readonly dir = mkdtempSync(join(tmpdir(), 'lbprov-monitor-'));
@@ -78,24 +93,29 @@ export class MonitorSandbox {
   readonly data = join(this.dir, 'data');
   readonly stubs = join(this.dir, 'stubs');
   readonly desired: Resource[];
+  private child: ChildProcess | null = null;
+  private stderr = '';
+  private syncs = 0;
+  private uptimeCs = 100_000;
+  private readonly seqs = new Map<string, number>();
 
   constructor(
     readonly gateway: GatewaySpec,
     facts: HostFacts = factsFor(gateway),
   ) {
-    for (const d of [this.etc, this.run, this.logDir, this.conditions, this.data, join(this.data, 'answers'), this.stubs]) mkdirSync(d, { recursive: true });
+    for (const d of [this.etc, this.run, this.logDir, this.conditions, this.data, this.stubs]) mkdirSync(d, { recursive: true });
     this.desired = renderDesiredState(gateway, playbook, templates, facts);
-    for (const name of ['monitor.sh', 'monitor.conf', 'balance.variants']) {
-      writeFileSync(join(this.etc, name), this.file(`/etc/lbprov/${name}`).content);
-    }
-    const record = 'record() { c=$1; shift; echo "t=$(cat "$DATA/clock") $c $*" >>"$DATA/calls"; }';
+    for (const name of ['monitor.sh', 'monitor.conf', 'balance.variants']) writeFileSync(join(this.etc, name), this.file(`/etc/lbprov/${name}`).content);
     for (const [name, body] of Object.entries(STUBS)) {
-      writeFileSync(join(this.stubs, name), `#!/bin/sh\n${record}\n${body}\n`);
+      writeFileSync(join(this.stubs, name), `#!/bin/sh\n${body}\n`);
       chmodSync(join(this.stubs, name), 0o755);
     }
-    writeFileSync(join(this.data, 'clock'), `${CLOCK_START}\n`);
-    writeFileSync(join(this.data, 'calls'), '');
-    this.setMainDefault(`default via ${gateway.links[0]!.gateway} dev ${gateway.links[0]!.interface}`);
+    this.setClock(this.uptimeCs);
+    writeFileSync(join(this.data, 'kernel'), '');
+    this.setKernel(
+      gateway.links.map((l, i) => ({ name: l.interface, index: i + 2, address: `203.0.113.${8 * i + 2}`, prefixLength: 29 })),
+      [{ via: '203.0.113.1', dev: 'wan1' }],
+    );
   }
 
   file(path: string): FileResource {
@@ -104,20 +124,61 @@ export class MonitorSandbox {
     return f;
   }
 
-  /** Answers of one probe target, one per probe round: 'ok' or 'fail'; the last one repeats. */
-  answers(probe: string, answers: ('ok' | 'fail')[]): void {
-    writeFileSync(join(this.data, 'answers', probe), answers.join('\n') + '\n');
+  /** Seconds of uptime the monitor reads next. */
+  get seconds(): number {
+    return this.uptimeCs / 100;
   }
 
-  setMainDefault(route: string): void {
-    writeFileSync(join(this.data, 'main-default'), `${route}\n`);
+  setClock(cs: number): void {
+    this.uptimeCs = cs;
+    writeFileSync(join(this.data, 'uptime'), `${Math.floor(cs / 100)}.${String(cs % 100).padStart(2, '0')} 1.00\n`);
+  }
+
+  advance(seconds: number): void {
+    this.setClock(this.uptimeCs + Math.round(seconds * 100));
+  }
+
+  /** Replaces the interfaces, addresses and main-table default routes; keeps the tables and rules. */
+  setKernel(interfaces: KernelInterface[], mainDefaults: KernelRoute[]): void {
+    const kept = this.kernelLines().filter((l) => / table \d+( |$)/.test(l) || /^\d+:\t/.test(l));
+    const lines = [
+      ...interfaces.map((i) => `${i.index}: ${i.name}: <BROADCAST,MULTICAST${i.up === false ? '' : ',UP,LOWER_UP'}> mtu 1500 qdisc noqueue state UP`),
+      ...interfaces
+        .filter((i) => i.address)
+        .map((i) => `${i.index}: ${i.name}    inet ${i.peer ? `${i.address} peer ${i.peer}/32` : `${i.address}/${i.prefixLength ?? 24}`} scope 0 ${i.name}\\       valid_lft forever`),
+      ...mainDefaults.map((r) => `default${r.via ? ` via ${r.via}` : ''} dev ${r.dev}${r.metric ? ` metric ${r.metric}` : ''} `),
+      ...kept,
+    ];
+    writeFileSync(join(this.data, 'kernel'), lines.join('\n') + '\n');
+  }
+
+  kernelLines(): string[] {
+    const p = join(this.data, 'kernel');
+    return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  /** Table T's default route as the monitor left it ("default via ... dev ...", "unreachable default"), or ''. */
+  tableRoute(table: number): string {
+    const line = this.kernelLines().find((l) => new RegExp(` table ${table}( |$)`).test(l)) ?? '';
+    return line.replace(` table ${table}`, '').trim();
+  }
+
+  /** The `from <address>` of the rule at `priority`, or ''. */
+  ruleFrom(priority: number): string {
+    const line = this.kernelLines().find((l) => l.startsWith(`${priority}:\t`)) ?? '';
+    return /^\d+:\tfrom (\S+)/.exec(line)?.[1] ?? '';
+  }
+
+  writeLease(iface: string, address: string, router: string): void {
+    mkdirSync(join(this.run, 'dhcp'), { recursive: true });
+    writeFileSync(join(this.run, 'dhcp', iface), `address=${address}\nrouter=${router}\nreason=RENEW\n`);
   }
 
   writeState(lines: string[]): void {
     writeFileSync(join(this.run, 'state'), lines.join('\n') + '\n');
   }
 
-  env(): NodeJS.ProcessEnv {
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
     return {
       PATH: `${this.stubs}:/usr/bin:/bin`,
       DATA: this.data,
@@ -125,59 +186,100 @@ export class MonitorSandbox {
       LBPROV_RUN: this.run,
       LBPROV_LOG_DIR: this.logDir,
       LBPROV_CONDITION_DIR: this.conditions,
+      LBPROV_UPTIME: join(this.data, 'uptime'),
+      ...extra,
     };
   }
 
-  /** `monitor.sh run` for `seconds` of fake time; resolves when the clock runs out. */
-  async runFor(seconds: number): Promise<MonitorRun> {
-    writeFileSync(join(this.data, 'stop'), `${CLOCK_START + seconds}\n`);
-    const child = spawn('sh', [join(this.etc, 'monitor.sh'), 'run'], { env: this.env(), stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        reject(new Error(`monitor.sh run did not finish: ${stderr}`));
-      }, 15_000);
-      child.on('close', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
-    return this.result(code);
+  /** `monitor.sh run` as systemd runs it, with no tick of its own: the test sends every "@t". */
+  async start(): Promise<Record<string, string>> {
+    this.child = spawn('sh', [join(this.etc, 'monitor.sh'), 'run'], { env: this.env({ LBPROV_SUPERVISOR: 'systemd', LBPROV_TICK: '0' }), stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child.stderr!.on('data', (b: Buffer) => (this.stderr += b.toString()));
+    await waitFor(() => `the monitor to start (${this.stderr})`, () => existsSync(join(this.run, 'monitor.started')));
+    return this.state();
   }
 
-  result(code: number | null): MonitorRun {
-    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'utf8') : '');
-    const restores = read(join(this.data, 'restores'))
-      .split(/^@@ t=/m)
-      .filter((b) => b !== '')
-      .map((b) => ({ t: Number(b.slice(0, b.indexOf('\n'))), payload: b.slice(b.indexOf('\n') + 1) }));
+  /** Writes lines to the monitor's FIFO, then waits until it has handled them. */
+  async send(...lines: string[]): Promise<Record<string, string>> {
+    const n = ++this.syncs;
+    appendFileSync(join(this.run, 'monitor.fifo'), [...lines, `@sync ${n}`].join('\n') + '\n');
+    await waitFor(() => `the monitor to handle sync ${n} (${this.stderr})`, () => this.state().sync === String(n));
+    return this.state();
+  }
+
+  /** One probe result per target of every link named, `seconds` after the last. */
+  async round(answers: Record<string, ProbeAnswer>, seconds = 1): Promise<Record<string, string>> {
+    this.advance(seconds);
+    const state = this.state();
+    const lines: string[] = [];
+    for (const [name, answer] of Object.entries(answers)) {
+      const i = this.gateway.links.findIndex((l) => l.name === name);
+      if (i < 0) throw new Error(`no link ${name}`);
+      const targets = this.gateway.links[i]!.probes.length || 1;
+      for (let t = 1; t <= targets; t++) lines.push(this.probeLine(i + 1, t, state[`link.${name}.prober`] ?? '0', answer));
+    }
+    return this.send(...lines);
+  }
+
+  probeLine(link: number, target: number, generation: string, answer: ProbeAnswer): string {
+    const key = `${link}.${target}.${generation}`;
+    const seq = (this.seqs.get(key) ?? 0) + 1;
+    this.seqs.set(key, seq);
+    const text = answer === 'fail' ? `no answer yet for icmp_seq=${seq}` : `64 bytes from 198.51.100.1: icmp_seq=${seq} ttl=64 time=${answer === 'ok' ? '3.4' : answer.rttMs} ms`;
+    return `@p ${link} ${target} ${generation} ${text}`;
+  }
+
+  async tick(seconds = 1): Promise<Record<string, string>> {
+    this.advance(seconds);
+    return this.send('@t');
+  }
+
+  /** A line as `ip monitor` prints one: the monitor reads the kernel again (0.2 s after its last read). */
+  async kernelEvent(): Promise<Record<string, string>> {
+    this.advance(0.3);
+    return this.send('2: wan1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500');
+  }
+
+  state(): Record<string, string> {
     const state: Record<string, string> = {};
-    for (const line of read(join(this.run, 'state')).split('\n')) {
+    const p = join(this.run, 'state');
+    for (const line of existsSync(p) ? readFileSync(p, 'utf8').split('\n') : []) {
       const i = line.indexOf('=');
       if (i > 0) state[line.slice(0, i)] = line.slice(i + 1);
     }
-    return {
-      code,
-      calls: read(join(this.data, 'calls')).split('\n').filter(Boolean),
-      restores,
-      state,
-      log: read(join(this.logDir, 'monitor.log')),
-      mainDefault: read(join(this.data, 'main-default')).trim(),
-    };
+    return state;
   }
 
-  /** monitor.sh start|stop|restart with the real clock (only ping and the firewall tools are stubs). */
+  /** Each swap payload (nft or iptables-restore stdin) with the uptime seconds it was applied at. */
+  swaps(): { t: number; payload: string }[] {
+    return this.read(join(this.data, 'swaps'))
+      .split(/^@@ t=/m)
+      .filter((b) => b !== '')
+      .map((b) => ({ t: Number(b.slice(0, b.indexOf(' '))), payload: b.slice(b.indexOf('\n') + 1) }));
+  }
+
+  /** Every ping started, as its arguments. */
+  pings(): string[] {
+    return this.read(join(this.data, 'pings')).split('\n').filter(Boolean);
+  }
+
+  /** Every conntrack call: "<uptime> <arguments>". */
+  conntrack(): string[] {
+    return this.read(join(this.data, 'conntrack')).split('\n').filter(Boolean);
+  }
+
+  log(): string {
+    return this.read(join(this.logDir, 'monitor.log'));
+  }
+
+  read(p: string): string {
+    return existsSync(p) ? readFileSync(p, 'utf8') : '';
+  }
+
+  /** monitor.sh start|stop|restart with the real clock and its own tick. */
   async control(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-    const stubs = join(this.dir, 'control-stubs');
-    mkdirSync(stubs, { recursive: true });
-    for (const name of ['ping', 'iptables-restore', 'ip', 'conntrack', 'logger']) {
-      writeFileSync(join(stubs, name), `#!/bin/sh\nrecord() { :; }\n${STUBS[name]}\n`);
-      chmodSync(join(stubs, name), 0o755);
-    }
     // execFile resolves only once stdout and stderr close: a daemon holding them would hang here.
-    return promisify(execFile)('sh', [join(this.etc, 'monitor.sh'), ...args], { env: { ...this.env(), PATH: `${stubs}:/usr/bin:/bin` }, timeout: 10_000 });
+    return promisify(execFile)('sh', [join(this.etc, 'monitor.sh'), ...args], { env: this.env({ LBPROV_UPTIME: '/proc/uptime' }), timeout: 10_000 });
   }
 
   pidFrom(name: string): number | null {
@@ -186,7 +288,20 @@ export class MonitorSandbox {
     return /^\d+$/.test(text) ? Number(text) : null;
   }
 
-  remove(): void {
+  /** Stops what this sandbox started (the worker takes its children with it) and removes its folder. */
+  async remove(): Promise<void> {
+    if (this.child && this.child.exitCode === null) {
+      const exited = new Promise((r) => this.child!.once('exit', r));
+      this.child.kill('SIGTERM');
+      // The worker handles TERM between lines: give it one.
+      if (existsSync(join(this.run, 'monitor.fifo'))) appendFileSync(join(this.run, 'monitor.fifo'), '@t\n');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      if (this.child.exitCode === null) this.child.kill('SIGKILL');
+    }
+    for (const pidfile of ['monitor.pid', 'monitor.worker.pid']) {
+      const pid = this.pidFrom(pidfile);
+      if (alive(pid)) process.kill(pid!, 'SIGKILL');
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -201,12 +316,12 @@ export function alive(pid: number | null): boolean {
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 8_000): Promise<T> {
+export async function waitFor<T>(what: string | (() => string), probe: () => T | null | undefined | false, timeoutMs = 8_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
     if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    if (Date.now() > until) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

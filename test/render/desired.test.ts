@@ -33,7 +33,9 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
       'ipv4/iptables-jump:mangle:PREROUTING:LBPROV_PRE',
       'ipv4/iptables-jump:nat:POSTROUTING:LBPROV_NAT',
     ]);
-    expect(desired.filter((r) => r.kind === 'ip-rule').map((r) => `${(r as { priority: number }).priority}`)).toEqual(['100', '101', '102', '111', '112']);
+    expect(desired.filter((r) => r.kind === 'ip-rule').map((r) => `${(r as { priority: number }).priority}`)).toEqual(['100', '101', '102', '111', '112', '190']);
+    expect(byId(desired, 'ipv4/ip-rule:190')).toMatchObject({ selector: 'from all iif lo lookup 116' });
+    expect(byId(desired, 'ipv4/route-table:116')).toMatchObject({ routes: ['default via 203.0.113.1 dev wan1'] });
     expect(byId(desired, 'ipv4/ip-rule:111')).toMatchObject({ selector: 'from 203.0.113.2 lookup 101' });
     expect(byId(desired, 'ipv4/route-table:102')).toMatchObject({ routes: ['default via 203.0.113.9 dev wan2'] });
     expect(byId(desired, 'sysctl:net.ipv4.conf.wan1.rp_filter')).toMatchObject({ value: '2' });
@@ -70,7 +72,12 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
       '/etc/lbprov/restore.sh',
     ]);
     expect(request.services).toEqual(['monitor']);
-    expect(request.firewallCandidates).toEqual(['iptables']);
+    // nftables first: auto prefers it where it works.
+    expect(request.firewallCandidates).toEqual(['nftables', 'iptables']);
+    // The dhclient hook only where a link learns its next hop by DHCP.
+    const dhcp = gatewaySpec();
+    dhcp.links[0]!.nextHop = { kind: 'dhcp' };
+    expect(factsRequestFor(dhcp, playbook, templates).filePaths).toContain('/etc/dhcp/dhclient-exit-hooks.d/lbprov');
   });
 
   it('passes numbers to templates as strings (Handlebars 4.7 adds adjacent numbers)', () => {

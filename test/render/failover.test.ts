@@ -163,7 +163,7 @@ describe('condition mechanism', () => {
 });
 
 describe('monitor settings (monitor.conf)', () => {
-  it('carries every per-link setting, the link address from the facts and the init system', () => {
+  it('carries every per-link setting and the init system, and nothing a lease or address change would alter', () => {
     const gw = gateway([3, 1]);
     gw.links[1] = { ...gw.links[1]!, probes: ['198.51.100.9', '192.0.2.9'], monitor: { intervalS: 5, timeoutS: 2, reliability: 2, down: 4, up: 6 } };
     const facts = factsWith(gw);
@@ -174,23 +174,33 @@ describe('monitor settings (monitor.conf)', () => {
       'link_count="2"',
       'link2_name="isp2"',
       'link2_interface="wan2"',
-      'link2_address="203.0.113.10"',
+      'link2_kind="static"',
       'link2_nexthop="203.0.113.9"',
+      'link2_table="102"',
+      'link2_source_priority="112"',
       'link2_mark="0x20000000"',
       'link2_weight="1"',
       'link2_probes="198.51.100.9 192.0.2.9"',
       'link2_interval="5"',
-      'link2_timeout="2"',
+      'link2_interval_cs="500"',
+      'link2_timeout_ms="2000"',
       'link2_reliability="2"',
       'link2_down="4"',
       'link2_up="6"',
+      'own_table="116"',
     ]) {
       expect(conf).toContain(`\n${line}\n`);
     }
+    // The monitor reads addresses and learned next hops itself: a renewal changes no file.
+    const renumbered = factsWith(gw);
+    renumbered.tools = facts.tools;
+    renumbered.interfaces = renumbered.interfaces.map((i) => (i.name === 'wan2' ? { ...i, ipv4: ['198.51.100.200/24'] } : i));
+    expect(fileOf(renderDesiredState(gw, playbook, templates, renumbered), '/etc/lbprov/monitor.conf')).toBe(conf);
+    expect(conf).not.toContain('203.0.113.10');
   });
 
   it('renders without facts (the pre-render that decides what to read)', () => {
-    const view = buildFailoverView(gateway([3, 1]), iptablesBackend, null).failover;
+    const view = buildFailoverView(gateway([3, 1]), iptablesBackend, null, new Set(['isp1', 'isp2'])).failover;
     expect(view.mechanism).toBe('chain-swap');
     expect(view.variants).toHaveLength(3);
   });

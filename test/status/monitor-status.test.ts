@@ -34,6 +34,13 @@ describe('parseStatusOutput', () => {
     'link.isp2=up',
     'link.isp2.since=1699990000',
     'link.isp2.last=1/1 ok 3ms',
+    'link.isp1.ready=1',
+    'link.isp1.address=203.0.113.2',
+    'link.isp1.nexthop=198.51.100.1',
+    'link.isp1.source=dhcp-lease',
+    'link.isp2.ready=0',
+    'link.isp2.address=$(reboot)',
+    'link.isp2.reason=interface wan2 does not exist',
   ];
 
   it('reads per-link health, last probe, mark and tracked connections of a running monitor', () => {
@@ -44,12 +51,14 @@ describe('parseStatusOutput', () => {
     );
     expect(s).toMatchObject({ deployed: true, running: true, pid: 4242, workerPid: 4243, revision: 'abcdef0123456789', mechanism: 'chain-swap', allDown: false, balanced: ['isp2'], age: 1, errors: [], warnings: [] });
     expect(s.links).toEqual([
-      { name: 'isp1', state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
-      { name: 'isp2', state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
+      { name: 'isp1', interface: 'wan1', kind: 'static', ready: true, reason: '', address: '203.0.113.2', nextHop: '198.51.100.1', nextHopSource: 'dhcp-lease', state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
+      { name: 'isp2', interface: 'wan2', kind: 'static', ready: false, reason: 'interface wan2 does not exist', address: null, nextHop: null, nextHopSource: null, state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
     ]);
     const text = formatGatewayStatus(s, plainColours, 1700000110);
     expect(text).toContain('gw-a1: monitor running (pid 4242, worker 4243), chain-swap, balancing over isp2');
     expect(text).toMatch(/isp1 {2}down {2}since 2023-11-14T22:14:10Z \(60s ago\) {2}last 0\/1 fail {2}mark 0x10000000 {2}0 connections/);
+    expect(text).toContain('wan1 203.0.113.2 via 198.51.100.1 (DHCP lease)');
+    expect(text).toContain('wan2: not ready: interface wan2 does not exist');
   });
 
   it('reports a deployed monitor that is not running as an error', () => {
@@ -62,7 +71,7 @@ describe('parseStatusOutput', () => {
   it('warns about a state file that stopped moving while the monitor runs', () => {
     const s = parseStatusOutput(gateway(), output('m3', state, ['pid=1', 'running=1', 'deployed=1', 'now=1700000200'], []), 'm3');
     expect(s.errors).toEqual([]);
-    expect(s.warnings).toEqual(["the monitor's state is 100s old (expected a round every 6s at most)"]);
+    expect(s.warnings).toEqual(["the monitor's state is 100s old (expected a write every 6s at most)"]);
   });
 
   it('refuses truncated output rather than reporting a stopped monitor', () => {
