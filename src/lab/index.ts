@@ -1,12 +1,14 @@
 /** The local lab: public API, and the functions behind `lbprov lab up` / `lbprov lab down`. */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createLab, loadLab, type Lab } from './lab.js';
+import { createLab } from './create.js';
+import { loadLab, type Lab } from './lab.js';
 import type { LanClientChoice } from './layout.js';
 import type { LinkKind } from './state.js';
 import type { FirewallSetting } from '../model/inventory.js';
 
-export { createLab, knownHostsLine, Lab, LINK_KINDS, loadLab, type GatewayRef, type LabOptions } from './lab.js';
+export { createLab, knownHostsLine, LINK_KINDS, type LabOptions } from './create.js';
+export { Lab, loadLab, type GatewayRef } from './lab.js';
 export {
   connectP2p,
   dropP2p,
@@ -21,11 +23,10 @@ export { LabError } from './errors.js';
 export { defaultWeights, type LanClientChoice } from './layout.js';
 export { gatewayFileOnHost, sshdConnections } from './sshd.js';
 export type { LabGateway, LabLink, LabState, LinkKind, LinkPool } from './state.js';
+export { cutUpstream, restoreUpstream } from './upstream.js';
 export {
   countConnections,
-  cutUpstream,
   resetServerCounts,
-  restoreUpstream,
   serverCounts,
   startLongConnection,
   type ConnectionCountOptions,

@@ -1,69 +1,22 @@
 /**
  * The local lab: gateways in network namespaces, each running a real OpenSSH sshd reachable from
  * the root namespace, behind two or more ISP routers, in front of an "internet" server.
- * See layout.ts for names, addressing.ts for addresses, network.ts for the topology, dhcp.ts and
- * p2p.ts for dynamic links (dynamic.ts changes them at run time).
+ * create.ts builds one; see layout.ts for names, addressing.ts for addresses, network.ts for the
+ * topology, dhcp.ts and p2p.ts for dynamic links (dynamic.ts changes them at run time).
  */
-import type { FirewallSetting } from '../model/inventory.js';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pLimit from 'p-limit';
-import { AGENT_FILES, AGENT_SOURCES } from './agents.js';
-import { LabLocks, releaseLocks } from './allocator.js';
-import { startDhcpLink } from './dhcp.js';
+import { releaseLocks } from './allocator.js';
 import { LabError } from './errors.js';
-import { inventoryHeader, renderLabInventory } from './inventory.js';
-import { defaultWeights, describeLab, PREFIX_PATTERN, type LanClientChoice } from './layout.js';
-import { buildNetwork } from './network.js';
-import { connect } from './p2p.js';
+import { inventoryHeader } from './inventory.js';
 import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
 import { run, type RunOptions, type RunResult } from './run.js';
-import { onGateway, prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
-import { writeState, type LabGateway, type LabState, type LinkKind } from './state.js';
-import { startTcpServer } from './server.js';
-
-export interface LabOptions {
-  /** Number of gateways, 1..125 (default 1); every lab on the machine shares 128 management /31s. */
-  gateways?: number;
-  /** Links (ISPs) per gateway, >= 2 (default: weights.length, or 2). */
-  links?: number;
-  /** One positive integer per link (default 3,1 for two links; K..1 otherwise). */
-  weights?: readonly number[];
-  /** Unique per run: namespaces are `<prefix>-...`, root interfaces `<prefix>m<i>`. Default: random. */
-  prefix?: string;
-  /** Lab directory (created; must not exist or be empty). Default: a new temp dir. */
-  dir?: string;
-  /** Default: inventory.yml in the lab directory. */
-  inventoryPath?: string;
-  /** Default: every gateway for labs of up to 10 gateways, the first one only above. */
-  lanClients?: LanClientChoice;
-  /** The gateway masquerades on wan1 before lbprov, like a single-ISP router (default true). */
-  baselineNat?: boolean;
-  /** Written as the inventory's defaults.firewall; absent, the inventory leaves it to auto. */
-  firewall?: FirewallSetting;
-  /** Allocator directory shared by all labs on the machine (default /run/lbprov-lab). */
-  lockRoot?: string;
-  /** One per link (default: all static); see dhcp.ts and p2p.ts. */
-  linkKinds?: readonly LinkKind[];
-  /** p2p links start with no session: ppp<k> does not exist until connectP2p. */
-  p2pDown?: boolean;
-  /** How long createLab waits for each dhcp link's first lease (default 30000). */
-  leaseTimeoutMs?: number;
-}
-
-export const LINK_KINDS: readonly LinkKind[] = ['static', 'dhcp', 'p2p'];
+import { onGateway } from './sshd.js';
+import { writeState, type LabGateway, type LabState } from './state.js';
 
 export type GatewayRef = number | string;
 
-const KEYGEN_CONCURRENCY = 2;
 const ROOT_LINK_CLEANUP_MS = 5_000;
-const SSHD_START_CONCURRENCY = 8;
-const LINK_START_CONCURRENCY = 8;
-/** Directories a gateway's private mounts hide, so the lab dir (which sshd reads) cannot live there. */
-const HIDDEN_IN_GATEWAYS = ['/etc', '/var/lib', '/var/log', '/run'];
 
 export class Lab {
   constructor(readonly state: LabState) {}
@@ -153,171 +106,4 @@ export function loadLab(stateFile: string): Lab {
   }
   if (state.version !== 1) throw new LabError(`${stateFile}: unknown lab state version ${String(state.version)}`);
   return new Lab(state);
-}
-
-function checkLabDir(dir: string): void {
-  // The path goes into sshd_config, overlay mount options and a unix socket address.
-  if (/[\s"'%,:\\]/.test(dir)) throw new LabError(`lab directory ${dir} must not contain whitespace, quotes, % , : or \\`);
-  const hidden = HIDDEN_IN_GATEWAYS.find((top) => dir === top || dir.startsWith(`${top}/`));
-  if (hidden !== undefined) throw new LabError(`lab directory ${dir} must not be under ${hidden}: gateways mount their own ${hidden}`);
-  if (join(dir, 'server.sock').length > 100) throw new LabError(`lab directory ${dir} is too long for a unix socket path`);
-}
-
-function makeLabDir(requested: string | undefined): string {
-  if (requested === undefined) {
-    const dir = mkdtempSync(join(tmpdir(), 'lbprov-lab-'));
-    checkLabDir(dir);
-    return dir;
-  }
-  const dir = resolve(requested);
-  checkLabDir(dir);
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new LabError(`lab directory ${dir} is not empty${existsSync(join(dir, 'state.json')) ? ' (a lab is up there: take it down first)' : ''}`);
-  }
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function acquirePrefix(locks: LabLocks, requested: string | undefined, stateFile: string): { prefix: string; lock: string } {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const prefix = requested ?? `lb${randomBytes(4).readUInt32BE().toString(36).padStart(7, '0').slice(0, 5)}`;
-    if (!PREFIX_PATTERN.test(prefix)) throw new LabError(`lab prefix must match ${PREFIX_PATTERN}, got "${prefix}"`);
-    const lock = locks.acquirePrefix({ prefix, stateFile, createdAt: Date.now() });
-    if (lock !== undefined) return { prefix, lock };
-    if (requested !== undefined) throw new LabError(`lab prefix ${prefix} is in use by another lab`);
-  }
-  throw new LabError('no free lab prefix after 20 attempts');
-}
-
-async function sshKeygen(file: string, comment: string): Promise<void> {
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
-}
-
-/** "type base64" of an OpenSSH public key file, without its comment. */
-function publicKey(file: string): string {
-  return readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
-}
-
-/** A known_hosts line as OpenSSH writes it: `[host]:port` unless the port is 22. */
-export function knownHostsLine(host: string, port: number, key: string): string {
-  return `${port === 22 ? host : `[${host}]:${port}`} ${key}`;
-}
-
-export async function createLab(options: LabOptions = {}): Promise<Lab> {
-  const weights = options.weights ?? defaultWeights(options.links ?? options.linkKinds?.length ?? 2);
-  if (options.links !== undefined && options.links !== weights.length) {
-    throw new LabError(`links is ${options.links} but ${weights.length} weights were given`);
-  }
-  if (options.linkKinds !== undefined && options.linkKinds.length !== weights.length) {
-    throw new LabError(`${options.linkKinds.length} link kinds given for ${weights.length} links`);
-  }
-  const unknownKind = options.linkKinds?.find((kind) => !LINK_KINDS.includes(kind));
-  if (unknownKind !== undefined) throw new LabError(`link kinds are ${LINK_KINDS.join(', ')}; got ${String(unknownKind)}`);
-  const gatewayCount = options.gateways ?? 1;
-  const dir = makeLabDir(options.dir);
-  const stateFile = join(dir, 'state.json');
-  const locks = new LabLocks(options.lockRoot);
-  const held: string[] = [];
-  let lab: Lab;
-  try {
-    const { prefix, lock } = acquirePrefix(locks, options.prefix, stateFile);
-    held.push(lock);
-    const slots = locks.acquireSlots(gatewayCount, { prefix, stateFile, createdAt: Date.now() });
-    held.push(...slots.map((slot) => slot.path));
-    const state = describeLab({
-      prefix,
-      dir,
-      inventoryPath: resolve(options.inventoryPath ?? join(dir, 'inventory.yml')),
-      slots: slots.map((slot) => slot.slot),
-      weights,
-      lanClients: options.lanClients ?? (gatewayCount <= 10 ? 'all' : [0]),
-      baselineNat: options.baselineNat ?? true,
-      ...(options.firewall ? { firewall: options.firewall } : {}),
-      ...(options.linkKinds ? { linkKinds: options.linkKinds } : {}),
-    });
-    state.locks = held;
-    lab = new Lab(state);
-    lab.save();
-  } catch (error) {
-    releaseLocks(held, stateFile);
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
-
-  try {
-    await populateLab(lab, options);
-    return lab;
-  } catch (error) {
-    await lab.destroy().catch(() => undefined);
-    throw error;
-  }
-}
-
-async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
-  const { state } = lab;
-  mkdirSync(join(state.dir, 'agents'));
-  for (const [key, file] of Object.entries(AGENT_FILES)) {
-    writeFileSync(join(state.dir, 'agents', file), AGENT_SOURCES[key as keyof typeof AGENT_FILES]);
-  }
-  for (const gateway of state.gateways) {
-    mkdirSync(gateway.dir);
-    prepareGatewayFilesystem(gateway);
-  }
-
-  const keygen = pLimit(KEYGEN_CONCURRENCY);
-  await Promise.all([
-    buildNetwork(state),
-    keygen(() => sshKeygen(state.ssh.identityFile, `lbprov-lab-${state.prefix}`)),
-    ...state.gateways.map((gateway) => keygen(() => sshKeygen(gateway.hostKeyFile, `lbprov-lab-${state.prefix}-${gateway.name}`))),
-  ]);
-
-  const authorizedKeys = join(state.dir, 'authorized_keys');
-  writeFileSync(authorizedKeys, `${publicKey(state.ssh.identityFile)}\n`);
-  writeFileSync(
-    state.ssh.knownHosts,
-    state.gateways.map((gateway) => `${knownHostsLine(gateway.mgmtAddress, state.ssh.port, publicKey(gateway.hostKeyFile))}\n`).join(''),
-  );
-  for (const gateway of state.gateways) writeFileSync(gateway.sshdConfig, renderSshdConfig(gateway, authorizedKeys, state.ssh.port));
-
-  const starter = pLimit(SSHD_START_CONCURRENCY);
-  // Record each process as soon as it runs, so a failure further on still stops it.
-  const record = (started: LabState['processes'][number]): void => {
-    state.processes.push(started);
-  };
-  try {
-    await allSettled([
-      startTcpServer(state).then(record),
-      ...state.gateways.map((gateway) => starter(() => startSshd(gateway).then(record))),
-    ]);
-  } finally {
-    lab.save();
-  }
-  await startDynamicLinks(state, options);
-
-  mkdirSync(dirname(state.inventoryPath), { recursive: true });
-  writeFileSync(state.inventoryPath, renderLabInventory(state));
-}
-
-/** Every dhcp link's first lease and (unless p2pDown) every p2p link's first session; they need the gateways' sshd (their mount namespace). */
-async function startDynamicLinks(state: LabState, options: LabOptions): Promise<void> {
-  const limit = pLimit(LINK_START_CONCURRENCY);
-  await allSettled(
-    state.gateways.flatMap((gateway) =>
-      gateway.links.map((link) =>
-        limit(async () => {
-          if (link.kind === 'dhcp') await startDhcpLink(state, gateway, link, options.leaseTimeoutMs);
-          if (link.kind === 'p2p' && options.p2pDown !== true) await connect(state, gateway, link, 0);
-        }),
-      ),
-    ),
-  );
-}
-
-/**
- * Like Promise.all, but rejects (with the first error) only once every task has finished: a lab
- * being destroyed after a failure must not have tasks still starting processes behind it.
- */
-async function allSettled(tasks: readonly Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(tasks)).find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { customerAddress, ipToInt, managementPair, MAX_GATEWAYS, planAddresses, SERVICE_ADDRESS, upstream } from '../../src/lab/addressing.js';
 import { renderLabInventory } from '../../src/lab/inventory.js';
-import { knownHostsLine } from '../../src/lab/lab.js';
+import { knownHostsLine } from '../../src/lab/create.js';
 import { defaultWeights, describeLab, type LayoutInput } from '../../src/lab/layout.js';
 
 const DOC_RANGES = ['192.0.2.0', '198.51.100.0', '203.0.113.0'].map(ipToInt);
