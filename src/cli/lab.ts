@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { countConnections, labDown, labUp, LINK_KINDS, loadLab, type LinkKind } from '../lab/index.js';
+import { countConnections, labDown, labUp, LINK_KINDS, loadLab, MAX_LAN_SOURCES, type LinkKind } from '../lab/index.js';
 import { InputError } from '../errors.js';
 import { EXIT_OK } from './output.js';
 import { FIREWALL_BACKENDS } from '../model/inventory.js';
@@ -13,6 +13,7 @@ export interface LabUpOptions {
   firewall?: string;
   linkKinds?: string;
   p2pDown?: boolean;
+  lanSources?: string;
   dir: string;
   inventory: string;
 }
@@ -41,6 +42,8 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
   }
   const firewall = opts.firewall === undefined ? undefined : FIREWALL_SETTINGS.find((f) => f === opts.firewall);
   if (opts.firewall !== undefined && !firewall) throw new InputError('command line', '--firewall', `expected one of ${FIREWALL_SETTINGS.join(', ')}, got ${JSON.stringify(opts.firewall)}`);
+  const lanSources = opts.lanSources === undefined ? undefined : positiveInteger(opts.lanSources, '--lan-sources');
+  if (lanSources !== undefined && lanSources > MAX_LAN_SOURCES) throw new InputError('command line', '--lan-sources', `at most ${MAX_LAN_SOURCES}, got ${lanSources}`);
   const started = performance.now();
   const lab = await labUp({
     gateways: positiveInteger(opts.gateways, '--gateways'),
@@ -49,6 +52,7 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
     ...(firewall ? { firewall } : {}),
     ...(linkKinds ? { linkKinds } : {}),
     ...(opts.p2pDown ? { p2pDown: true } : {}),
+    ...(lanSources !== undefined ? { lanSources } : {}),
     dir: opts.dir,
     inventoryPath: opts.inventory,
   });
@@ -57,6 +61,10 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
   for (const gw of lab.gateways) {
     const links = gw.links.map((l) => `${l.name}:${l.interface}${l.kind === 'static' ? '' : ` (${l.kind}${l.kind === 'p2p' && !l.connected ? ', down' : ` ${l.gatewayAddress}`})`}`);
     process.stdout.write(`  ${gw.name}  ssh root@${gw.mgmtAddress}  links ${links.join(' ')}\n`);
+  }
+  const first = lab.gateways[0];
+  if (first?.secondLan !== undefined) {
+    process.stdout.write(`  LAN sources of every LAN client: ${first.lanClientAddress} and ${first.lanSources.length - 1} in ${first.secondLan.cidr} from ${first.lanSources[1]}\n`);
   }
   process.stdout.write(`remove it with: lbprov lab down --dir ${opts.dir}\n`);
   return EXIT_OK;

@@ -82,6 +82,7 @@ lab
   .option('--firewall <backend>', "the inventory's defaults.firewall: auto, iptables or nftables (default: not written, so auto)")
   .option('--link-kinds <list>', 'kind of each link: static, dhcp or p2p, e.g. static,dhcp (default: all static)')
   .option('--p2p-down', 'p2p links start with no session (no ppp<k> until connected)')
+  .option('--lan-sources <n>', "source addresses of each gateway's LAN client, 1..60 (extra ones from a second LAN subnet)")
   .option('--dir <path>', 'lab folder', '.lab')
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {

@@ -3,13 +3,17 @@
  * - 192.0.2.0/24: management, one /31 per gateway (root side even, gateway odd). These are the only
  *   addresses in the root namespace, so they are the only ones allocated across concurrent labs.
  * - 198.51.100.0/26: lab infrastructure, identical in every lab (they live in the lab's own namespaces):
- *   LAN 198.51.100.0/28 (gateway .1, client .2), the service address 198.51.100.20 on the server,
- *   and one /31 per ISP upstream in 198.51.100.32/27 (ISP side even, server side odd = probe target).
+ *   LAN 198.51.100.0/28 (gateway .1, client .2), the service addresses 198.51.100.20 and .24 on the
+ *   server (in different /30s and /29s, so rules can tell them apart by prefix too), and one /31
+ *   per ISP upstream in 198.51.100.32/27 (ISP side even, server side odd = probe target).
  * - the rest of 198.51.100.0/24 and all of 203.0.113.0/24: one customer block per ISP, shared by all
  *   gateways of the lab; the ISP router is the block's first host, gateway i its (1 + i)th.
  *   Dynamic links take more blocks of the same size after the customer blocks: each dhcp or p2p
  *   link one alternate block (the pool it is renumbered into, or every other p2p session's
  *   addresses), and each p2p link the /31s of its relay carriers, one per gateway.
+ *   A lab with more than one LAN source takes a second LAN block from what these leave free, the
+ *   last range first (so it is 198.51.100.128/x in most labs): lan0 is its first host, the extra
+ *   LAN sources the hosts after it. It lives only on the gateways' LAN segments, like the first.
  */
 import { LabError } from './errors.js';
 import type { LinkKind } from './state.js';
@@ -18,12 +22,16 @@ export const MANAGEMENT_SLOTS = 128;
 /** A customer block must hold network, broadcast, the ISP router and every gateway: 125 fill a /25. */
 export const MAX_GATEWAYS = 125;
 export const SERVICE_ADDRESS = '198.51.100.20';
+/** Where the server answers: SERVICE_ADDRESS first. */
+export const SERVICE_ADDRESSES: readonly string[] = [SERVICE_ADDRESS, '198.51.100.24'];
 export const LAN_PREFIX_LENGTH = 28;
 export const LAN_GATEWAY_ADDRESS = '198.51.100.1';
 export const LAN_CLIENT_ADDRESS = '198.51.100.2';
 const UPSTREAM_BASE = ipToInt('198.51.100.32');
 const UPSTREAM_BLOCK = '198.51.100.32/27';
 const MAX_LINKS_BY_UPSTREAMS = 16;
+/** LAN_CLIENT_ADDRESS and 59 more: the second LAN block is then a /26 (network, broadcast, lan0, 59 sources). */
+export const MAX_LAN_SOURCES = 60;
 /** Ranges the customer blocks are carved from, in order. */
 const CUSTOMER_RANGES: readonly (readonly [start: number, size: number])[] = [
   [ipToInt('203.0.113.0'), 256],
@@ -92,6 +100,8 @@ export interface AddressPlan {
   alternateBlocks: (CustomerBlock | undefined)[];
   /** Per link: one carrier /31 per gateway (in gateway order) for p2p links; undefined for the others. */
   carriers: (CarrierPair[] | undefined)[];
+  /** With more than one LAN source: the second LAN block (its nextHop is lan0's address in it). */
+  secondLan?: CustomerBlock;
 }
 
 /** Smallest block holding network, broadcast, the ISP router and every gateway, at least a /29. */
@@ -106,12 +116,37 @@ function customerBlock(base: number, size: number): CustomerBlock {
   return { cidr: `${intToIp(base)}/${prefixLength}`, prefixLength, nextHop: intToIp(base + 1) };
 }
 
-export function planAddresses(gateways: number, links: number, kinds: readonly LinkKind[] = Array<LinkKind>(links).fill('static')): AddressPlan {
+/** Smallest block holding network, broadcast, lan0 and `sources` LAN sources. */
+function lanBlockSize(sources: number): number {
+  let size = 4;
+  while (size < sources + 3) size *= 2;
+  return size;
+}
+
+/** The first aligned block of `size` addresses clear of `used` ([start, end) each), the last customer range first. */
+function freeBlock(size: number, used: readonly (readonly [number, number])[]): number | undefined {
+  for (const [start, rangeSize] of [...CUSTOMER_RANGES].reverse()) {
+    for (let base = Math.ceil(start / size) * size; base + size <= start + rangeSize; base += size) {
+      if (used.every(([low, high]) => base + size <= low || base >= high)) return base;
+    }
+  }
+  return undefined;
+}
+
+export function planAddresses(
+  gateways: number,
+  links: number,
+  kinds: readonly LinkKind[] = Array<LinkKind>(links).fill('static'),
+  lanSources = 1,
+): AddressPlan {
   if (!Number.isInteger(gateways) || gateways < 1 || gateways > MAX_GATEWAYS) {
     throw new LabError(`gateways must be an integer in [1, ${MAX_GATEWAYS}], got ${gateways}`);
   }
   if (!Number.isInteger(links) || links < 2) throw new LabError(`links must be an integer >= 2, got ${links}`);
   if (kinds.length !== links) throw new LabError(`${kinds.length} link kinds given for ${links} links`);
+  if (!Number.isInteger(lanSources) || lanSources < 1 || lanSources > MAX_LAN_SOURCES) {
+    throw new LabError(`lanSources must be an integer in [1, ${MAX_LAN_SOURCES}], got ${lanSources}`);
+  }
   const size = customerBlockSize(gateways);
   const blocks: number[] = [];
   for (const [start, rangeSize] of CUSTOMER_RANGES) {
@@ -129,7 +164,12 @@ export function planAddresses(gateways: number, links: number, kinds: readonly L
       `${gateways} gateways with links ${kinds.join(',')} do not fit the documentation ranges (dynamic links need ${needed} more blocks of ${size} addresses, ${spare.length} are left)`,
     );
   }
-  const take = (): number => spare.shift() as number;
+  const taken = blocks.slice(0, links);
+  const take = (): number => {
+    const base = spare.shift() as number;
+    taken.push(base);
+    return base;
+  };
   const alternateBlocks = kinds.map((kind) => (kind === 'static' ? undefined : customerBlock(take(), size)));
   const carriers = kinds.map((kind) => {
     if (kind !== 'p2p') return undefined;
@@ -139,7 +179,18 @@ export function planAddresses(gateways: number, links: number, kinds: readonly L
       return { isp: intToIp(base), gateway: intToIp(base + 1) };
     });
   });
-  return { customerBlocks: blocks.slice(0, links).map((base) => customerBlock(base, size)), alternateBlocks, carriers };
+  const plan: AddressPlan = { customerBlocks: blocks.slice(0, links).map((base) => customerBlock(base, size)), alternateBlocks, carriers };
+  if (lanSources > 1) {
+    const lanSize = lanBlockSize(lanSources - 1);
+    const base = freeBlock(lanSize, taken.map((start): [number, number] => [start, start + size]));
+    if (base === undefined) {
+      throw new LabError(
+        `${gateways} gateways with links ${kinds.join(',')} leave no block of ${lanSize} addresses for ${lanSources} LAN sources in the documentation ranges`,
+      );
+    }
+    plan.secondLan = customerBlock(base, lanSize);
+  }
+  return plan;
 }
 
 /** Gateway `index` (from 1) on a customer block. */

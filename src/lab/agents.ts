@@ -5,32 +5,47 @@
  */
 
 /**
- * argv: address answerPort echoPort controlSocket.
- * answerPort: sends the peer address it saw, then closes; counts connections per source address.
+ * argv: JSON {addresses, tcpPorts, udpPorts, echoPort, controlSocket}; every port on every address.
+ * tcpPorts: sends the peer address it saw, then closes; counts connections per source address.
+ * udpPorts: answers each datagram with the peer address it saw; counted like a connection.
  * echoPort: sends the peer address, then echoes everything back (long-lived connections).
  * controlSocket (unix, reachable from the root namespace): "counts" or "reset" -> JSON counts.
  */
-export const TCP_SERVER = String.raw`
+export const SERVER = String.raw`
+import dgram from 'node:dgram';
 import net from 'node:net';
 import fs from 'node:fs';
 
-const [address, answerPort, echoPort, controlSocket] = process.argv.slice(2);
+const { addresses, tcpPorts, udpPorts, echoPort, controlSocket } = JSON.parse(process.argv[2]);
 const counts = new Map();
+const count = (source) => counts.set(source, (counts.get(source) ?? 0) + 1);
 const peerOf = (socket) => String(socket.remoteAddress).replace(/^::ffff:/, '');
 const listen = (server, options) =>
   new Promise((resolve, reject) => server.once('error', reject).listen(options, resolve));
 
-const answer = net.createServer((socket) => {
+const answer = (socket) => {
   const source = peerOf(socket);
-  counts.set(source, (counts.get(source) ?? 0) + 1);
+  count(source);
   socket.on('error', () => {});
   socket.end(source + '\n');
-});
-const echo = net.createServer((socket) => {
+};
+const echo = (socket) => {
   socket.on('error', () => {});
   socket.setNoDelay(true);
   socket.write(peerOf(socket) + '\n');
   socket.pipe(socket);
+};
+const bindUdp = (host, port) => new Promise((resolve, reject) => {
+  const socket = dgram.createSocket('udp4');
+  socket.on('message', (_, peer) => {
+    count(peer.address);
+    socket.send(peer.address + '\n', peer.port, peer.address);
+  });
+  socket.once('error', reject).bind(port, host, () => {
+    // A failed send (the peer's socket already gone) must not end the server.
+    socket.removeListener('error', reject).on('error', () => {});
+    resolve();
+  });
 });
 const control = net.createServer((socket) => {
   let command = '';
@@ -44,42 +59,40 @@ const control = net.createServer((socket) => {
   });
 });
 
-await listen(answer, { host: address, port: Number(answerPort), backlog: 1024 });
-await listen(echo, { host: address, port: Number(echoPort) });
+for (const host of addresses) {
+  for (const port of tcpPorts) await listen(net.createServer(answer), { host, port, backlog: 1024 });
+  for (const port of udpPorts) await bindUdp(host, port);
+  await listen(net.createServer(echo), { host, port: echoPort });
+}
 fs.rmSync(controlSocket, { force: true });
 await listen(control, { path: controlSocket });
 process.on('SIGTERM', () => process.exit(0));
 `;
 
 /**
- * argv: JSON {host, port, count, concurrency, idleTimeoutMs, deadlineMs}.
- * Opens `count` new connections (at most `concurrency` at once, stops at the deadline) and prints
- * JSON {bySource, errors, attempted, elapsedMs}: the address the server saw for each connection.
+ * argv: JSON {host, port, protocol, sources, count, concurrency, idleTimeoutMs, deadlineMs}.
+ * Makes `count` attempts (at most `concurrency` at once, none after the deadline), attempt i bound
+ * to sources[i % sources.length]: a new TCP connection, or one UDP datagram from a new socket
+ * (a new port, so a new conntrack entry, as a new connection is). Prints JSON {byLanSource,
+ * errors, attempted, elapsedMs}: per source bound, the addresses the server saw and how often.
  */
-export const TCP_CLIENT = String.raw`
+export const TRAFFIC_CLIENT = String.raw`
+import dgram from 'node:dgram';
 import net from 'node:net';
 
-const { host, port, count, concurrency, idleTimeoutMs, deadlineMs } = JSON.parse(process.argv[2]);
-const bySource = {};
+const { host, port, protocol, sources, count, concurrency, idleTimeoutMs, deadlineMs } = JSON.parse(process.argv[2]);
+const byLanSource = Object.fromEntries(sources.map((source) => [source, {}]));
 const errors = {};
 const started = Date.now();
 let attempted = 0;
 
-const connectOnce = () => new Promise((resolve) => {
+/** Resolves {reply} or {error: code}. */
+const overTcp = (localAddress) => new Promise((resolve) => {
   let reply = '';
-  let settled = false;
-  const socket = net.connect({ host, port });
+  const socket = net.connect({ host, port, localAddress });
   const finish = (error) => {
-    if (settled) return;
-    settled = true;
     socket.destroy();
-    const source = reply.trim();
-    if (error === undefined && source !== '') bySource[source] = (bySource[source] ?? 0) + 1;
-    else {
-      const code = error ?? 'EMPTY_REPLY';
-      errors[code] = (errors[code] ?? 0) + 1;
-    }
-    resolve();
+    resolve({ reply, error });
   };
   socket.setTimeout(idleTimeoutMs, () => finish('ETIMEDOUT'));
   socket.on('data', (chunk) => { reply += chunk; });
@@ -87,14 +100,37 @@ const connectOnce = () => new Promise((resolve) => {
   socket.on('end', () => finish());
 });
 
+const overUdp = (address) => new Promise((resolve) => {
+  const socket = dgram.createSocket('udp4');
+  let settled = false;
+  const finish = (reply, error) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.close();
+    resolve({ reply, error });
+  };
+  const timer = setTimeout(() => finish('', 'ETIMEDOUT'), idleTimeoutMs);
+  socket.on('message', (message) => finish(String(message)));
+  socket.on('error', (error) => finish('', error.code ?? 'ERROR'));
+  socket.bind({ address, port: 0 }, () => socket.send('?', port, host, (error) => error && finish('', error.code ?? 'ERROR')));
+});
+
+const attempt = protocol === 'udp' ? overUdp : overTcp;
 const lane = async () => {
   while (attempted < count && Date.now() - started < deadlineMs) {
-    attempted++;
-    await connectOnce();
+    const source = sources[attempted++ % sources.length];
+    const { reply, error } = await attempt(source);
+    const seen = reply.trim();
+    if (error === undefined && seen !== '') byLanSource[source][seen] = (byLanSource[source][seen] ?? 0) + 1;
+    else {
+      const code = error ?? 'EMPTY_REPLY';
+      errors[code] = (errors[code] ?? 0) + 1;
+    }
   }
 };
 await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-process.stdout.write(JSON.stringify({ bySource, errors, attempted, elapsedMs: Date.now() - started }) + '\n');
+process.stdout.write(JSON.stringify({ byLanSource, errors, attempted, elapsedMs: Date.now() - started }) + '\n');
 `;
 
 /**
@@ -135,13 +171,13 @@ readline.createInterface({ input: process.stdin })
 `;
 
 export const AGENT_FILES = {
-  tcpServer: 'tcp-server.mjs',
-  tcpClient: 'tcp-client.mjs',
+  server: 'server.mjs',
+  trafficClient: 'traffic-client.mjs',
   longConnection: 'long-connection.mjs',
 } as const;
 
 export const AGENT_SOURCES: Record<keyof typeof AGENT_FILES, string> = {
-  tcpServer: TCP_SERVER,
-  tcpClient: TCP_CLIENT,
+  server: SERVER,
+  trafficClient: TRAFFIC_CLIENT,
   longConnection: LONG_CONNECTION,
 };

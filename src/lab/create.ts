@@ -46,6 +46,11 @@ export interface LabOptions {
   p2pDown?: boolean;
   /** How long createLab waits for each dhcp link's first lease (default 30000). */
   leaseTimeoutMs?: number;
+  /**
+   * Source addresses of each LAN client, 1..60 (default 1): LAN_CLIENT_ADDRESS, then hosts of a
+   * second LAN subnet on the same segment (see addressing.ts); LabGateway.lanSources lists them.
+   */
+  lanSources?: number;
 }
 
 export const LINK_KINDS: readonly LinkKind[] = ['static', 'dhcp', 'p2p'];
@@ -135,6 +140,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       baselineNat: options.baselineNat ?? true,
       ...(options.firewall ? { firewall: options.firewall } : {}),
       ...(options.linkKinds ? { linkKinds: options.linkKinds } : {}),
+      ...(options.lanSources !== undefined ? { lanSources: options.lanSources } : {}),
     });
     state.locks = held;
     lab = new Lab(state);

@@ -20,6 +20,7 @@ export {
   type RenumberOptions,
 } from './dynamic.js';
 export { LabError } from './errors.js';
+export { MAX_LAN_SOURCES } from './addressing.js';
 export { defaultWeights, type LanClientChoice } from './layout.js';
 export { gatewayFileOnHost, sshdConnections } from './sshd.js';
 export type { LabGateway, LabLink, LabState, LinkKind, LinkPool } from './state.js';
@@ -50,6 +51,7 @@ export interface LabUpOptions {
   firewall?: FirewallSetting;
   linkKinds?: readonly LinkKind[];
   p2pDown?: boolean;
+  lanSources?: number;
 }
 
 /** `lbprov lab up`: builds the lab and writes its inventory. */

@@ -7,7 +7,7 @@ import {
   LAN_GATEWAY_ADDRESS,
   managementPair,
   planAddresses,
-  SERVICE_ADDRESS,
+  SERVICE_ADDRESSES,
   upstream,
 } from './addressing.js';
 import { LabError } from './errors.js';
@@ -31,9 +31,14 @@ export interface LayoutInput {
   firewall?: FirewallSetting;
   /** One per link (default: all static). */
   linkKinds?: readonly LinkKind[];
+  /** Source addresses of each LAN client (default 1). */
+  lanSources?: number;
 }
 
 export const SERVICE_PORT = 80;
+/** Ports the server answers on: the HTTP ports for TCP, SIP and an RTP-like port for UDP (services rules tend to name). */
+export const TCP_PORTS: readonly number[] = [SERVICE_PORT, 8080];
+export const UDP_PORTS: readonly number[] = [5060, 10000];
 /** The classic echo port: long-lived connections. */
 export const ECHO_PORT = 7;
 
@@ -49,7 +54,13 @@ export function describeLab(input: LayoutInput): LabState {
     throw new LabError(`weights must be positive integers, got [${weights.join(', ')}]`);
   }
   const kinds = input.linkKinds ?? weights.map((): LinkKind => 'static');
-  const plan = planAddresses(slots.length, weights.length, kinds);
+  const lanSourceCount = input.lanSources ?? 1;
+  const plan = planAddresses(slots.length, weights.length, kinds, lanSourceCount);
+  const { secondLan } = plan;
+  const lanSources = [
+    LAN_CLIENT_ADDRESS,
+    ...(secondLan !== undefined ? Array.from({ length: lanSourceCount - 1 }, (_, index) => customerAddress(secondLan, index + 1)) : []),
+  ];
   const hasClient = (index: number): boolean =>
     input.lanClients === 'all' || (input.lanClients !== 'none' && input.lanClients.includes(index));
   const ns = (suffix: string): string => `${prefix}-${suffix}`;
@@ -78,6 +89,10 @@ export function describeLab(input: LayoutInput): LabState {
       lanAddress: LAN_GATEWAY_ADDRESS,
       ...(hasClient(index) ? { lanClientNs: ns(`${name}-lan`) } : {}),
       lanClientAddress: LAN_CLIENT_ADDRESS,
+      lanSources: [...lanSources],
+      ...(secondLan !== undefined
+        ? { secondLan: { cidr: secondLan.cidr, prefixLength: secondLan.prefixLength, lanAddress: secondLan.nextHop } }
+        : {}),
       dir: gatewayDir,
       hostKeyFile: join(gatewayDir, 'ssh_host_ed25519_key'),
       sshdConfig: join(gatewayDir, 'sshd_config'),
@@ -139,8 +154,11 @@ export function describeLab(input: LayoutInput): LabState {
     ssh: { user: 'root', port: 22, identityFile: join(dir, 'id_ed25519'), knownHosts: join(dir, 'known_hosts') },
     server: {
       ns: server,
-      address: SERVICE_ADDRESS,
+      address: SERVICE_ADDRESSES[0] as string,
+      serviceAddresses: [...SERVICE_ADDRESSES],
       port: SERVICE_PORT,
+      tcpPorts: [...TCP_PORTS],
+      udpPorts: [...UDP_PORTS],
       echoPort: ECHO_PORT,
       controlSocket: join(dir, 'server.sock'),
     },

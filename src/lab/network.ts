@@ -4,7 +4,7 @@
  * short process per namespace sets its sysctls, addresses and routes.
  *
  * Per gateway: mgmt0 <-> <prefix>m<i> (root), lan0 <-> eth0 (its LAN client, or a parking
- * namespace), wan<k> <-> gw<i> in ISP k (static and dhcp links), or carrier<k> <-> gw<i>-carrier for
+ * namespace; with several LAN sources both ends are on the second LAN subnet too), wan<k> <-> gw<i> in ISP k (static and dhcp links), or carrier<k> <-> gw<i>-carrier for
  * a p2p link, whose session devices (ppp<k>, gw<i>-ppp) its relays make later (p2p.ts). Each ISP
  * router has one upstream to the server, which routes both of a dynamic ISP's pools back to it.
  * ISPs filter customer sources strictly (rp_filter=1), so a connection leaving by the wrong link
@@ -42,6 +42,12 @@ function lanPeer(state: LabState, gateway: LabGateway): { ns: string; name: stri
   return gateway.lanClientNs !== undefined
     ? { ns: gateway.lanClientNs, name: LAN_CLIENT_INTERFACE }
     : { ns: state.parkingNs as string, name: gateway.name };
+}
+
+/** The LAN client's addresses after lanSources[0], with the second LAN's prefix. */
+function secondLanSources(gateway: LabGateway): string[] {
+  const { secondLan } = gateway;
+  return secondLan !== undefined ? gateway.lanSources.slice(1).map((address) => `${address}/${secondLan.prefixLength}`) : [];
 }
 
 export function rootBatch(state: LabState): string[] {
@@ -103,7 +109,7 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
     setups.push({ ns: isp.ns, sysctls, masqueradeInterface: '', batch });
   });
 
-  const serverBatch = ['link set lo up', `addr add ${state.server.address}/32 dev lo`];
+  const serverBatch = ['link set lo up', ...state.server.serviceAddresses.map((address) => `addr add ${address}/32 dev lo`)];
   state.isps.forEach((isp, index) => {
     const ends = upstream(index + 1);
     serverBatch.push(
@@ -122,6 +128,8 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
       `addr add ${gateway.mgmtAddress}/31 dev ${MGMT_INTERFACE}`,
       `link set ${gateway.lanInterface} up`,
       `addr add ${gateway.lanAddress}/${LAN_PREFIX_LENGTH} dev ${gateway.lanInterface}`,
+      // The second LAN subnet is connected too, so the gateway answers the extra LAN sources directly.
+      ...(gateway.secondLan !== undefined ? [`addr add ${gateway.secondLan.lanAddress}/${gateway.secondLan.prefixLength} dev ${gateway.lanInterface}`] : []),
     ];
     for (const link of gateway.links) {
       if (link.kind === 'static') {
@@ -149,7 +157,9 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
         batch: [
           'link set lo up',
           `link set ${LAN_CLIENT_INTERFACE} up`,
+          // First, so it stays the primary address: the source of traffic not bound to another one.
           `addr add ${gateway.lanClientAddress}/${LAN_PREFIX_LENGTH} dev ${LAN_CLIENT_INTERFACE}`,
+          ...secondLanSources(gateway).map((address) => `addr add ${address} dev ${LAN_CLIENT_INTERFACE}`),
           `route add default via ${gateway.lanAddress}`,
         ],
       });

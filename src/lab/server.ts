@@ -1,4 +1,4 @@
-/** The lab's "internet" server: a TCP server in its own namespace that counts connections by source address. */
+/** The lab's "internet" server: TCP and UDP in its own namespace, counting connections by source address. */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -13,8 +13,8 @@ export function agentPath(state: LabState, agent: keyof typeof AGENT_FILES): str
   return join(state.dir, 'agents', AGENT_FILES[agent]);
 }
 
-export /** Sends one command to the server's control socket and returns the counts it answers. */
-function askServer(state: LabState, command: 'counts' | 'reset', timeoutMs = 2_000): Promise<Record<string, number>> {
+/** Sends one command to the server's control socket and returns the counts it answers. */
+export function askServer(state: LabState, command: 'counts' | 'reset', timeoutMs = 2_000): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const socket = connect(state.server.controlSocket);
     let reply = '';
@@ -37,14 +37,14 @@ function askServer(state: LabState, command: 'counts' | 'reset', timeoutMs = 2_0
 export async function startTcpServer(state: LabState, timeoutMs = 10_000): Promise<StartedProcess> {
   const logFile = join(state.dir, 'server.log');
   const log = openSync(logFile, 'a');
-  const { ns, address, port, echoPort, controlSocket } = state.server;
+  const { ns, serviceAddresses, tcpPorts, udpPorts, echoPort, controlSocket } = state.server;
+  const config = { addresses: serviceAddresses, tcpPorts, udpPorts, echoPort, controlSocket };
   let child;
   try {
-    child = spawn(
-      'ip',
-      ['netns', 'exec', ns, process.execPath, agentPath(state, 'tcpServer'), address, String(port), String(echoPort), controlSocket],
-      { detached: true, stdio: ['ignore', log, log] },
-    );
+    child = spawn('ip', ['netns', 'exec', ns, process.execPath, agentPath(state, 'server'), JSON.stringify(config)], {
+      detached: true,
+      stdio: ['ignore', log, log],
+    });
   } finally {
     closeSync(log);
   }

@@ -67,6 +67,13 @@ export interface LabGateway {
   /** Namespace of this gateway's LAN client, when it has one. */
   lanClientNs?: string;
   lanClientAddress: string;
+  /**
+   * Addresses the LAN client has (whether or not this gateway has one): lanClientAddress first,
+   * then the hosts of `secondLan` after lan0's.
+   */
+  lanSources: string[];
+  /** With more than one LAN source: the second LAN subnet on lan0 (lanAddress is lan0's address in it). */
+  secondLan?: { cidr: string; prefixLength: number; lanAddress: string };
   /** This gateway's private files (overlay upper dirs, sshd config, keys, logs). */
   dir: string;
   hostKeyFile: string;
@@ -99,9 +106,16 @@ export interface LabState {
   ssh: { user: string; port: number; identityFile: string; knownHosts: string };
   server: {
     ns: string;
+    /** serviceAddresses[0]. */
     address: string;
-    /** New connection -> the peer address, then close. */
+    /** On the server's loopback, reached through every ISP; the server answers on each of them. */
+    serviceAddresses: string[];
+    /** tcpPorts[0]. */
     port: number;
+    /** New TCP connection -> the peer address, then close; counted by the peer address. */
+    tcpPorts: number[];
+    /** Each UDP datagram -> one datagram with the peer address; counted by the peer address. */
+    udpPorts: number[];
     /** Long-lived connections: the peer address, then an echo. */
     echoPort: number;
     /** Unix socket (reachable from the root namespace) answering "counts" / "reset". */

@@ -1,4 +1,4 @@
-/** Real TCP traffic through the lab, counted at the server by the source address it sees. */
+/** Real TCP and UDP traffic through the lab, counted at the server by the source address it sees. */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { LabError } from './errors.js';
@@ -30,6 +30,14 @@ export interface ConnectionCountOptions {
   idleTimeoutMs?: number;
   /** Stop opening connections after this long (default 60000). */
   deadlineMs?: number;
+  /** LAN source addresses (of the gateway's lanSources) to bind, in turn (default: the first). */
+  sources?: readonly string[];
+  /** tcp (default): a new connection each; udp: one datagram each, from a new socket, answered by one datagram. */
+  protocol?: 'tcp' | 'udp';
+  /** One of the server's tcpPorts or udpPorts (default: the first for the protocol). */
+  port?: number;
+  /** One of the server's serviceAddresses (default: the first). */
+  destination?: string;
 }
 
 export interface ConnectionCounts {
@@ -39,38 +47,73 @@ export interface ConnectionCounts {
   byLink: Record<string, number>;
   /** Answered connections whose source is none of the gateway's link addresses. */
   unmatched: number;
-  /** Failed connections by error code (ECONNREFUSED, ETIMEDOUT, ...). */
+  /** Per LAN source bound (each one asked for is present): answered connections by the source the server saw. */
+  byLanSource: Record<string, Record<string, number>>;
+  /** Per LAN source bound: the same by link name (every link present; unmatched sources left out). */
+  byLanSourceLink: Record<string, Record<string, number>>;
+  /** Failed connections by error code (ECONNREFUSED, ETIMEDOUT: for UDP also no answer, ...). */
   errors: Record<string, number>;
   attempted: number;
   elapsedMs: number;
 }
 
-/** Opens `count` new TCP connections from the gateway's LAN client to the server. */
+interface TrafficJob {
+  host: string;
+  port: number;
+  protocol: 'tcp' | 'udp';
+  sources: string[];
+}
+
+/** Checks the options against the lab, so a typo fails here instead of as connection errors. */
+function trafficJob(lab: Lab, gateway: LabGateway, options: ConnectionCountOptions): TrafficJob {
+  const { server } = lab.state;
+  const protocol = options.protocol ?? 'tcp';
+  const ports = protocol === 'udp' ? server.udpPorts : server.tcpPorts;
+  const port = options.port ?? (ports[0] as number);
+  if (!ports.includes(port)) throw new LabError(`the lab server answers ${protocol} on ports ${ports.join(', ')}, not ${port}`);
+  const host = options.destination ?? server.address;
+  if (!server.serviceAddresses.includes(host)) throw new LabError(`the lab server answers on ${server.serviceAddresses.join(', ')}, not ${host}`);
+  const sources = [...(options.sources ?? gateway.lanSources.slice(0, 1))];
+  if (sources.length === 0) throw new LabError('sources must name at least one LAN source');
+  const foreign = sources.filter((source) => !gateway.lanSources.includes(source));
+  if (foreign.length > 0) throw new LabError(`${gateway.name} has ${gateway.lanSources.length} LAN sources (LabGateway.lanSources); ${foreign.join(', ')} is not one`);
+  return { host, port, protocol, sources };
+}
+
+/** Makes `count` new connections (TCP, or UDP exchanges) from the gateway's LAN client to the server. */
 export async function countConnections(lab: Lab, ref: GatewayRef, count: number, options: ConnectionCountOptions = {}): Promise<ConnectionCounts> {
   const gateway = lab.gateway(ref);
-  const { state } = lab;
+  const client = lanClientOf(gateway);
   const deadlineMs = options.deadlineMs ?? 60_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 3_000;
-  const job = {
-    host: state.server.address,
-    port: state.server.port,
-    count,
-    concurrency: options.concurrency ?? 8,
-    idleTimeoutMs,
-    deadlineMs,
-  };
-  const result = await run(['ip', 'netns', 'exec', lanClientOf(gateway), process.execPath, agentPath(state, 'tcpClient'), JSON.stringify(job)], {
+  const job = { ...trafficJob(lab, gateway, options), count, concurrency: options.concurrency ?? 8, idleTimeoutMs, deadlineMs };
+  const result = await run(['ip', 'netns', 'exec', client, process.execPath, agentPath(lab.state, 'trafficClient'), JSON.stringify(job)], {
     timeoutMs: deadlineMs + idleTimeoutMs + 10_000,
   });
-  const report = JSON.parse(result.stdout) as Omit<ConnectionCounts, 'byLink' | 'unmatched'>;
-  const byLink = Object.fromEntries(gateway.links.map((link) => [link.name, 0]));
+  const report = JSON.parse(result.stdout) as Pick<ConnectionCounts, 'byLanSource' | 'errors' | 'attempted' | 'elapsedMs'>;
+  const bySource: Record<string, number> = {};
+  const byLink = emptyLinkCounts(gateway);
+  const byLanSourceLink: Record<string, Record<string, number>> = {};
   let unmatched = 0;
-  for (const [source, connections] of Object.entries(report.bySource)) {
-    const link = linkBySource(gateway, source);
-    if (link === undefined) unmatched += connections;
-    else byLink[link.name] = (byLink[link.name] ?? 0) + connections;
+  for (const [lanSource, seen] of Object.entries(report.byLanSource)) {
+    const ownLinks = emptyLinkCounts(gateway);
+    byLanSourceLink[lanSource] = ownLinks;
+    for (const [source, connections] of Object.entries(seen)) {
+      bySource[source] = (bySource[source] ?? 0) + connections;
+      const link = linkBySource(gateway, source);
+      if (link === undefined) {
+        unmatched += connections;
+        continue;
+      }
+      byLink[link.name] = (byLink[link.name] ?? 0) + connections;
+      ownLinks[link.name] = (ownLinks[link.name] ?? 0) + connections;
+    }
   }
-  return { ...report, byLink, unmatched };
+  return { bySource, byLink, unmatched, byLanSource: report.byLanSource, byLanSourceLink, errors: report.errors, attempted: report.attempted, elapsedMs: report.elapsedMs };
+}
+
+function emptyLinkCounts(gateway: LabGateway): Record<string, number> {
+  return Object.fromEntries(gateway.links.map((link) => [link.name, 0]));
 }
 
 export interface LongConnection {

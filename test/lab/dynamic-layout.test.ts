@@ -6,15 +6,7 @@ import { describeLab, type LayoutInput } from '../../src/lab/layout.js';
 import { linkBySource } from '../../src/lab/links.js';
 import { namespaceSetups, rootBatch } from '../../src/lab/network.js';
 import type { LinkKind } from '../../src/lab/state.js';
-
-const cidrRange = (cidr: string): [number, number] => {
-  const [address, length] = cidr.split('/');
-  const start = ipToInt(address as string);
-  return [start, start + 2 ** (32 - Number(length)) - 1];
-};
-/** What the lab may use besides its blocks, and the root namespace's management range. */
-const RESERVED = ['198.51.100.0/26', '192.0.2.0/24'].map(cidrRange);
-const DOC_RANGES = ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24'].map(cidrRange);
+import { cidrRange, DOC_RANGES, linkRanges, RESERVED } from './ranges.js';
 
 function layout(kinds: readonly LinkKind[], gateways = 2, overrides: Partial<LayoutInput> = {}) {
   return describeLab({
@@ -28,16 +20,6 @@ function layout(kinds: readonly LinkKind[], gateways = 2, overrides: Partial<Lay
     linkKinds: kinds,
     ...overrides,
   });
-}
-
-/** Every range a plan hands out: customer blocks, alternate blocks, carrier /31s. */
-function plannedRanges(gateways: number, kinds: readonly LinkKind[]): [number, number][] {
-  const plan = planAddresses(gateways, kinds.length, kinds);
-  return [
-    ...plan.customerBlocks.map((block) => cidrRange(block.cidr)),
-    ...plan.alternateBlocks.flatMap((block) => (block !== undefined ? [cidrRange(block.cidr)] : [])),
-    ...plan.carriers.flatMap((pairs) => (pairs ?? []).map((pair): [number, number] => [ipToInt(pair.isp), ipToInt(pair.gateway)])),
-  ];
 }
 
 describe('address plan of dynamic links', () => {
@@ -68,7 +50,7 @@ describe('address plan of dynamic links', () => {
     [61, ['dhcp', 'static']],
     [MAX_GATEWAYS, ['static', 'dhcp']],
   ] as [number, LinkKind[]][])('%i gateways, links %j: disjoint ranges in the documentation ranges, clear of the infrastructure', (gateways, kinds) => {
-    const ranges = plannedRanges(gateways, kinds);
+    const ranges = linkRanges(planAddresses(gateways, kinds.length, kinds));
     const sorted = [...ranges, ...RESERVED].sort((a, b) => a[0] - b[0]);
     sorted.slice(1).forEach((range, index) => expect(range[0]).toBeGreaterThan((sorted[index] as [number, number])[1]));
     for (const [start, end] of ranges) expect(DOC_RANGES.some(([low, high]) => start >= low && end <= high)).toBe(true);
