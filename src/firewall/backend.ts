@@ -8,7 +8,7 @@
 import type { ResourceChange } from '../model/changes.js';
 import type { CheckResult, ModulePlan } from '../model/checks.js';
 import type { FirewallFacts, HostFacts, ModuleFacts } from '../model/facts.js';
-import type { FirewallBackendName, GatewaySpec } from '../model/inventory.js';
+import type { FirewallBackendName, GatewaySpec, StickySettings } from '../model/inventory.js';
 import type { IpFamily, Resource, ResourceKind } from '../model/resources.js';
 import type { ApplyStep } from '../model/steps.js';
 import type { ResourceSchema } from '../model/schema-helpers.js';
@@ -66,7 +66,11 @@ export interface FirewallBackend {
   /** Where the xtables-addons condition match shows up in the facts (null: absent); only backends that have one. */
   conditionMatch?(modules: ModuleFacts, firewall: FirewallFacts): string | null;
   /** What this backend's templates see as `firewall.view` (values in the form the backend prints them). */
-  templateView(markMask: number, links: readonly { name: string }[]): object;
+  templateView(gw: GatewaySpec): object;
+  /** Shell the monitor runs when a link (index from 1) leaves the pool: forgets the sources sticking to it. */
+  stickyFlush(link: { name: string; index: number }, sticky: StickySettings): string;
+  /** Shell printing how many sources stick to the link now. */
+  stickyCount(link: { name: string; index: number }, sticky: StickySettings): string;
   /** The monitor's command that reads a pre-rendered balancing payload on stdin and swaps it in atomically. */
   readonly swapCommand: string;
 }

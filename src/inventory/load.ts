@@ -18,6 +18,7 @@ import {
 } from './schema.js';
 import { hex, linkTable, ownTrafficTable } from '../model/ownership.js';
 import { InventoryErrors } from './errors.js';
+import { buildRules } from './rules.js';
 import { isGatewayName, preview } from './validators.js';
 import {
   checkSourceSize,
@@ -88,7 +89,7 @@ function expandHome(path: string): string {
 function buildInventory(raw: RawInventory, parsed: ParsedYaml, path: string): Inventory {
   const problems: Problem[] = [];
   const gateways = Object.entries(raw.gateways).map(([name, gateway]) =>
-    buildGateway(name, gateway, raw, parsed.locate(['gateways', name]), problems),
+    buildGateway(name, gateway, raw, parsed, problems),
   );
 
   if ('all' in raw.gateways) problems.push({ path: ['gateways', 'all'], problem: '"all" is reserved: --limit all means every gateway' });
@@ -118,8 +119,9 @@ function buildInventory(raw: RawInventory, parsed: ParsedYaml, path: string): In
   return { path, gateways, groups };
 }
 
-function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, source: string, problems: Problem[]): GatewaySpec {
+function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, parsed: ParsedYaml, problems: Problem[]): GatewaySpec {
   const at = (...rest: (string | number)[]): YamlPath => ['gateways', name, ...rest];
+  const source = parsed.locate(at());
   const defaults = inventory.defaults ?? {};
   const tuning = <T>(key: string, own: T | undefined, shared: T | undefined, fallback: T) =>
     pick<T>([[own, at(key)], [shared, ['defaults', key]]], fallback);
@@ -167,7 +169,7 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
     });
     // A DHCP link without probes probes the one router it learns.
     const monitor = monitorSettings(link.monitor, inventory.defaults?.monitor, at('links', i, 'monitor'), Math.max(probes.length, 1), problems);
-    return { name: link.name, interface: link.interface, nextHop, weight: link.weight, probes, monitor };
+    return { name: link.name, interface: link.interface, nextHop, weight: link.weight, tier: link.tier ?? 1, probes, monitor };
   });
 
   const weights = links.map((l) => l.weight);
@@ -178,6 +180,12 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
       path: at('links'),
       problem: `weights ${weights.join(':')} reduce to ${slots} balancing slots (more than ${MAX_POOL_SLOTS}); use smaller or more even weights`,
     });
+  }
+
+  const sticky = tuning<RawGateway['sticky']>('sticky', raw.sticky, defaults.sticky, undefined).value;
+  const rules = buildRules(raw.rules ?? [], { gateway: name, linkNames: links.map((l) => l.name), lanInterfaces: raw.lan.interfaces, locate: (p) => parsed.locate(p) }, problems);
+  if (failover.value === 'condition' && (rules.rules.length > 0 || sticky)) {
+    problemAt(failover, at('failover'), 'the condition mechanism balances one pool: use auto or chain-swap with rules or sticky');
   }
 
   return {
@@ -191,6 +199,9 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, so
     priorityBase: priorityBase.value,
     failover: failover.value,
     firewall: firewall.value,
+    sticky: sticky ? { timeoutS: sticky.timeout } : null,
+    rules: rules.rules,
+    warnings: rules.warnings,
     source,
   };
 }

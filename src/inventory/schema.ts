@@ -21,7 +21,9 @@
  *   mark_mask: 0xf0000000     # default 0xf0000000; integer or "0x..." string; contiguous bits
  *   table_base: 100           # default 100; link i (0-based) uses routing table table_base+1+i
  *   priority_base: 100        # default 100; lbprov owns ip rule priorities [base, base+99]
- *   failover: auto            # auto | condition | chain-swap (default auto)
+ *   failover: auto            # auto | condition | chain-swap (default auto; condition: not with rules or sticky)
+ *   sticky: { timeout: 600 }  # optional: a LAN source keeps the link of its first balanced connection
+ *                             # while it opens new ones at least every timeout s (10-86400)
  *   firewall: auto            # auto | iptables | nftables (default auto: the backend lbprov already
  *                             # uses on the gateway; on a new one nftables when nft works, else iptables)
  *   monitor: { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 }
@@ -41,6 +43,7 @@
  *                             #         re-learned by the monitor whenever it changes
  *                             #   none: a point-to-point link (PPPoE, some LTE): `default dev <interface>`
  *         weight: 3           # integer 1-100
+ *         tier: 1             # 1-5 (default 1): only the live links of the lowest tier with any are balanced
  *         probes: [198.51.100.1]  # 1-8 unicast IPv4 health-check targets; default: the next hop (for
  *                             # dhcp, the learned router); required when gateway is none
  *         monitor:            # optional; each key defaults to defaults.monitor, then:
@@ -49,6 +52,14 @@
  *           reliability: 1    # probes that must answer for a round to succeed (1-number of probes)
  *           down: 3           # failed rounds before the link is declared down (1-100)
  *           up: 3             # good rounds before it is declared up again (1-100)
+ *     rules:                  # optional, at most 100; first match wins, before balancing
+ *       - name: voip          # like a link name, unique per gateway
+ *         proto: udp          # tcp | udp | icmp
+ *         dport: [5060, "10000-20000"]   # ports or "from-to" ranges (need proto tcp or udp); also sport
+ *         src: [192.0.2.128/25]          # IPv4 prefixes without host bits; also dst
+ *         lan: [eth0]         # LAN interfaces it applies to (default all)
+ *         via: [dsl]          # links (balanced by weight, tiers and failover within them), or main
+ *         fallback: balance   # none of the via links live: balance (the pool) | drop (default balance)
  * groups:                     # optional; name -> gateway names (same name rules as gateways;
  *   paris: [gw-a1]            # may not reuse a gateway name, and "all" is reserved)
  * ```
@@ -97,6 +108,8 @@ import {
   isProxyJump,
   isSshHost,
   isSshUser,
+  isIPv4Prefix,
+  isPortSpec,
   isUnicastIPv4,
 } from './validators.js';
 
@@ -198,6 +211,11 @@ const failover = z.enum(['auto', 'condition', 'chain-swap'], { error: 'must be o
 const FIREWALL_SETTINGS = ['auto', ...FIREWALL_BACKENDS] as const;
 const firewall = z.enum(FIREWALL_SETTINGS, { error: `must be one of ${FIREWALL_SETTINGS.join(', ')}` });
 
+export const MAX_RULES = 100;
+export const MAX_RULE_LIST = 64;
+
+const sticky = z.strictObject({ timeout: integer(10, 86_400) });
+
 /** Gateway settings that `defaults:` can also set. */
 const gatewayTuning = {
   mark_mask: markMask.optional(),
@@ -205,12 +223,37 @@ const gatewayTuning = {
   priority_base: integer(1, 32765 - 99).optional(),
   failover: failover.optional(),
   firewall: firewall.optional(),
+  sticky: sticky.optional(),
 };
 
 const ipv4Unicast = checkedString(
   isUnicastIPv4,
   'must be a unicast IPv4 address (dotted quad, no leading zeros; not 0/8, 127/8, multicast or reserved)',
 );
+
+const PREFIX_RULE = 'must be an IPv4 address or prefix (a.b.c.d or a.b.c.d/len) without host bits';
+const prefix = checkedString(isIPv4Prefix, PREFIX_RULE);
+const PORT_RULE = 'must be a port 1-65535 or a range "from-to"';
+const port = z.union([z.number(), z.string()], { error: PORT_RULE }).refine(isPortSpec, { error: PORT_RULE });
+const list = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .array(item, { error: `must be a list of ${what}` })
+    .min(1, { error: `must list 1 to ${MAX_RULE_LIST} ${what}` })
+    .max(MAX_RULE_LIST, { error: `must list 1 to ${MAX_RULE_LIST} ${what}` });
+
+const ruleSchema = z.strictObject({
+  name: checkedString(isLinkName, 'must be 1-15 of [a-z0-9_-], not starting with "-"'),
+  src: list(prefix, 'prefixes').optional(),
+  dst: list(prefix, 'prefixes').optional(),
+  proto: z.enum(['tcp', 'udp', 'icmp'], { error: 'must be one of tcp, udp, icmp' }).optional(),
+  sport: list(port, 'ports').optional(),
+  dport: list(port, 'ports').optional(),
+  lan: list(checkedString(isInterfaceName, 'must be an interface name'), 'interfaces').optional(),
+  via: z.union([z.literal('main'), list(checkedString(isLinkName, 'must be a link name'), 'links')], {
+    error: 'must be "main" (not balanced: the main table decides) or a list of link names',
+  }),
+  fallback: z.enum(['balance', 'drop'], { error: 'must be balance (the pool takes over) or drop' }).optional(),
+});
 
 const linkSchema = z.strictObject({
   name: checkedString(isLinkName, 'must be 1-15 of [a-z0-9_-], not starting with "-"'),
@@ -220,6 +263,7 @@ const linkSchema = z.strictObject({
     'must be a unicast IPv4 next hop, "dhcp" (learned from the DHCP client on the gateway) or "none" (point-to-point link)',
   ),
   weight: integer(1, 100),
+  tier: integer(1, 5).optional(),
   probes: z
     .array(ipv4Unicast, { error: 'must be a list of IPv4 addresses' })
     .min(1, { error: `must list 1 to ${MAX_PROBES} addresses` })
@@ -246,6 +290,7 @@ const gatewaySchema = z.strictObject({
     .max(MAX_LINKS, {
       error: `allows at most ${MAX_LINKS} links (chain-swap failover pre-renders 2^n - 1 chain variants)`,
     }),
+  rules: z.array(ruleSchema, { error: 'must be a list of rules' }).max(MAX_RULES, { error: `allows at most ${MAX_RULES} rules` }).optional(),
   ...gatewayTuning,
 });
 
@@ -268,3 +313,4 @@ export type RawInventory = z.infer<typeof inventorySchema>;
 export type RawGateway = z.infer<typeof gatewaySchema>;
 export type RawSsh = z.infer<typeof sshSchema>;
 export type RawMonitor = z.infer<typeof monitorSchema>;
+export type RawRule = z.infer<typeof ruleSchema>;

@@ -102,3 +102,24 @@ function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'a mapping';
   return String(value);
 }
+
+/** "a.b.c.d" or "a.b.c.d/len" with no bit set past the prefix length (a typo, or a host meant as a net). */
+export function isIPv4Prefix(s: string): boolean {
+  const [address, length, extra] = s.split('/');
+  if (extra !== undefined || address === undefined || !isIPv4(address)) return false;
+  if (length === undefined) return true;
+  if (!/^(0|[1-9]\d?)$/.test(length) || Number(length) > 32) return false;
+  const value = address.split('.').reduce((v, octet) => v * 256 + Number(octet), 0);
+  const hostBits = 2 ** (32 - Number(length));
+  return value % hostBits === 0;
+}
+
+/** A port 1-65535 (number, or digits) or a range "from-to" with from <= to. */
+export function isPortSpec(p: unknown): boolean {
+  const text = typeof p === 'number' ? String(p) : typeof p === 'string' ? p : '';
+  const m = /^([1-9]\d{0,4})(?:-([1-9]\d{0,4}))?$/.exec(text);
+  if (!m) return false;
+  const from = Number(m[1]);
+  const to = Number(m[2] ?? m[1]);
+  return from <= 65535 && to <= 65535 && from <= to;
+}

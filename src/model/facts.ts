@@ -60,6 +60,8 @@ export interface IptablesFacts {
   otherVariantRules: number;
   /** iptables-restore is installed (every change lbprov makes to iptables goes through it with --noflush). */
   restore: boolean;
+  /** Sources an xt_recent list holds (its ip_list_tot; null when the module is not in the kernel yet). */
+  recentListMax: number | null;
   /** /proc/net/ip_tables_matches and _targets. */
   registeredMatches: string[];
   registeredTargets: string[];

@@ -39,6 +39,8 @@ export interface LinkSpec {
   interface: string;
   nextHop: NextHopSpec;
   weight: number;
+  /** 1-5: only the live links of the lowest tier that has any are balanced (higher tiers are backups). */
+  tier: number;
   /**
    * Health-check targets. Empty only for a DHCP link without `probes:`: the monitor then
    * probes the router it learned.
@@ -53,6 +55,40 @@ export function nextHopWord(hop: NextHopSpec): string {
 }
 
 export type FailoverMode = 'auto' | 'condition' | 'chain-swap';
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+export type RuleVia = { kind: 'links'; links: string[] } | { kind: 'main' };
+
+/**
+ * A policy rule: new LAN connections it matches (every field given must match; an absent one
+ * matches all) take its links instead of the pool, or the main table (`via: main`, not balanced).
+ * Rules are tried in order; the first match wins.
+ */
+export interface PolicyRule {
+  name: string;
+  /** Canonical prefixes, "192.0.2.128/25" ("/32" for one host). */
+  src: string[];
+  dst: string[];
+  proto: 'tcp' | 'udp' | 'icmp' | null;
+  sport: PortRange[];
+  dport: PortRange[];
+  /** LAN interfaces it applies to; empty: all of them. */
+  lan: string[];
+  via: RuleVia;
+  /** With `via` links and none of them live: balance over the pool, or drop the connection. */
+  fallback: 'balance' | 'drop';
+  /** "file:line" of the rule, for messages. */
+  source: string;
+}
+
+/** A LAN source keeps the link of its first balanced connection while it opens one at least every timeoutS. */
+export interface StickySettings {
+  timeoutS: number;
+}
 
 /** The packet-filter backends lbprov can drive; `auto` lets the gateway decide (see firewall/). */
 export const FIREWALL_BACKENDS = ['iptables', 'nftables'] as const;
@@ -77,6 +113,10 @@ export interface GatewaySpec {
   priorityBase: number;
   failover: FailoverMode;
   firewall: FirewallSetting;
+  sticky: StickySettings | null;
+  rules: PolicyRule[];
+  /** What the inventory asks that works but is probably not meant (a rule another one shadows), "file:line: ...". */
+  warnings: string[];
   /** Where each key of this gateway was written, for error messages: "file:line". */
   source: string;
 }

@@ -52,6 +52,19 @@ export interface NftChainResource {
   rules: string[];
 }
 
+/**
+ * A set of lbprov's nftables table (the sticky sources of a link): its declaration lines as
+ * `nft list` prints them (`type ipv4_addr`, `size 65535`, `flags dynamic,timeout`, `timeout 10m`).
+ * Its elements are what the kernel learns at run time, never state lbprov sets.
+ */
+export interface NftSetResource {
+  kind: 'nft-set';
+  id: string;
+  family: IpFamily;
+  set: string;
+  declaration: string[];
+}
+
 /** One `ip rule` at a priority lbprov owns. `selector` is canonical `ip rule` text after the priority. */
 export interface RoutingRuleResource {
   kind: 'ip-rule';
@@ -110,6 +123,7 @@ export interface ResourceMap {
   'iptables-jump': IptablesJumpResource;
   'nft-table': NftTableResource;
   'nft-chain': NftChainResource;
+  'nft-set': NftSetResource;
   'ip-rule': RoutingRuleResource;
   'route-table': RouteTableResource;
   sysctl: SysctlResource;
@@ -127,6 +141,7 @@ export const RESOURCE_KINDS: readonly ResourceKind[] = [
   'iptables-jump',
   'nft-table',
   'nft-chain',
+  'nft-set',
   'ip-rule',
   'route-table',
   'sysctl',
@@ -164,6 +179,8 @@ export function expectedId(r: Resource): string {
       return resourceId(r.kind, r.name, r.family);
     case 'nft-chain':
       return resourceId(r.kind, r.chain, r.family);
+    case 'nft-set':
+      return resourceId(r.kind, r.set, r.family);
     case 'ip-rule':
       return resourceId(r.kind, String(r.priority), r.family);
     case 'route-table':
@@ -195,6 +212,8 @@ export function resourceLines(r: Resource): string[] {
       return [`table ${r.family === 'ipv4' ? 'ip' : 'ip6'} ${r.name}`];
     case 'nft-chain':
       return [...(r.header ? [r.header] : []), ...r.rules];
+    case 'nft-set':
+      return r.declaration;
     case 'ip-rule':
       return [`${r.priority}: ${r.selector}`];
     case 'route-table':

@@ -8,7 +8,8 @@ import type { HostFacts } from '../model/facts.js';
 import { hex, linkMark, linkTable, ownTrafficTable, rulePriorities } from '../model/ownership.js';
 import { RemoteError } from '../errors.js';
 import type { FirewallBackend } from '../firewall/index.js';
-import { buildPool, type PoolView } from './pool.js';
+import type { PoolView } from './pool.js';
+import { linksOf, mainChain, ruleChains, type ChainPoolView, type RuleChainView } from './policy-view.js';
 
 export type FailoverMechanism = 'chain-swap' | 'condition';
 
@@ -18,10 +19,14 @@ export interface BalancePoolView {
   pool: PoolView;
 }
 
-/** What templates/balance.partial.hbs renders into LBPROV_BALANCE. */
+/** The balancing for one set of live links: the main pool and each rule's. */
 export interface BalanceView {
   markMask: string;
+  /** The condition mechanism's pools, one per set of live links, each gated on the variables; else empty. */
   pools: BalancePoolView[];
+  /** Chain swap: the main pool for the live links; null with the condition mechanism. */
+  main: ChainPoolView | null;
+  rules: RuleChainView[];
 }
 
 /** The chain for one set of healthy links; `mask` has bit i set when link i (0-based) is healthy. */
@@ -59,6 +64,10 @@ export interface MonitorLinkView {
   up: string;
   /** The xt_condition variable the monitor writes: /proc/net/nf_condition/<condition>. */
   condition: string;
+  /** 1-5: the pool takes the lowest tier with a live link (the gateway's own traffic too). */
+  tier: string;
+  /** Shell that forgets the sources sticking to the link when it leaves the pool ('' without sticky). */
+  stickyFlush: string;
 }
 
 export interface FailoverView {
@@ -66,6 +75,8 @@ export interface FailoverView {
   /** Which mechanism and why, for the plan's notes. */
   note: string;
   condition: boolean;
+  /** Sources stick to their link (gw.sticky): pools go through pick chains that record them. */
+  sticky: boolean;
   /** 'systemd' when the gateway runs systemd: the monitor then runs under its unit. */
   init: 'systemd' | 'other';
   markMask: string;
@@ -92,6 +103,9 @@ export function chooseMechanism(gw: GatewaySpec, backend: FirewallBackend, facts
   if (gw.failover === 'chain-swap') {
     return { mechanism: 'chain-swap', note: 'failover: chain-swap (set in the inventory); the monitor swaps in pre-rendered balancing chains' };
   }
+  if (gw.rules.length > 0 || gw.sticky) {
+    return { mechanism: 'chain-swap', note: 'failover: chain-swap (auto: rules and sticky sources need their own chains per set of live links); the monitor swaps in pre-rendered balancing chains' };
+  }
   if (!facts) return { mechanism: gw.failover === 'condition' ? 'condition' : 'chain-swap', note: 'failover: decided from the facts' };
   const source = backend.conditionMatch?.(facts.modules, facts.firewall) ?? null;
   if (gw.failover === 'condition') {
@@ -108,11 +122,6 @@ export function chooseMechanism(gw: GatewaySpec, backend: FirewallBackend, facts
   return { mechanism: 'chain-swap', note: `failover: chain-swap (auto: ${absent}); the monitor swaps in pre-rendered balancing chains` };
 }
 
-/** The links in `mask` (bit i = link i), in inventory order, as the pool builder wants them. */
-function linksOf(gw: GatewaySpec, mask: number): { index: number; weight: number; name: string }[] {
-  return gw.links.map((l, index) => ({ index, weight: l.weight, name: l.name })).filter((l) => (mask >> l.index) & 1);
-}
-
 /**
  * Condition mechanism: one pool per set of healthy links, each rule gated on
  * every link's variable. `statistic` comes before `condition`, so every rule's
@@ -124,13 +133,13 @@ function conditionBalance(gw: GatewaySpec, markMask: string): BalanceView {
     const conditions = gw.links
       .map((l, i) => `-m condition ${(mask >> i) & 1 ? '' : '! '}--condition ${conditionVariable(l.name)} `)
       .join('');
-    pools.push({ conditions, pool: buildPool(gw.markMask, linksOf(gw, mask)) });
+    pools.push({ conditions, pool: mainChain(gw, mask).pool! });
   }
-  return { markMask, pools };
+  return { markMask, pools, main: null, rules: [] };
 }
 
 function plainBalance(gw: GatewaySpec, markMask: string, mask: number): BalanceView {
-  return { markMask, pools: [{ conditions: '', pool: buildPool(gw.markMask, linksOf(gw, mask)) }] };
+  return { markMask, pools: [], main: mainChain(gw, mask), rules: ruleChains(gw, mask) };
 }
 
 /** `healthy`: the links balancing now (render/links.ts healthyLinks). */
@@ -149,6 +158,7 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
       mechanism,
       note,
       condition: mechanism === 'condition',
+      sticky: gw.sticky !== null,
       init: facts?.tools.initSystem ?? 'other',
       markMask,
       linkCount: String(gw.links.length),
@@ -172,6 +182,8 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
         down: String(l.monitor.down),
         up: String(l.monitor.up),
         condition: conditionVariable(l.name),
+        tier: String(l.tier),
+        stickyFlush: gw.sticky ? backend.stickyFlush({ name: l.name, index: i + 1 }, gw.sticky) : '',
       })),
       balance: mechanism === 'condition' ? conditionBalance(gw, markMask) : plainBalance(gw, markMask, healthyMask),
       variants,

@@ -19,9 +19,9 @@ export function healthyLinks(gw: GatewaySpec, facts: HostFacts | null, paths: re
 }
 
 /**
- * The default route of the gateway's own traffic: through the heaviest healthy ready link
- * (the first on a tie), or none when the main table's default goes elsewhere (a VPN, a
- * link lbprov does not balance): then the main table decides, as before lbprov.
+ * The default route of the gateway's own traffic: through the heaviest healthy ready link of the
+ * lowest tier (the first on a tie), or none when the main table's default goes elsewhere (a VPN,
+ * a link lbprov does not balance): then the main table decides, as before lbprov.
  */
 export function ownTrafficRoute(gw: GatewaySpec, facts: HostFacts, paths: readonly LinkPath[], healthy: ReadonlySet<string>): string {
   const main = [...facts.mainDefaultRoutes].sort((a, b) => a.metric - b.metric)[0];
@@ -29,7 +29,8 @@ export function ownTrafficRoute(gw: GatewaySpec, facts: HostFacts, paths: readon
   let best = -1;
   gw.links.forEach((l, i) => {
     if (!paths[i]!.ready || !healthy.has(l.name)) return;
-    if (best < 0 || l.weight > gw.links[best]!.weight) best = i;
+    const current = gw.links[best];
+    if (!current || l.tier < current.tier || (l.tier === current.tier && l.weight > current.weight)) best = i;
   });
   return best < 0 ? '' : linkRoute(gw.links[best]!, paths[best]!.nextHop);
 }

@@ -28,22 +28,27 @@ function gcd(a: number, b: number): number {
 
 export interface PoolView {
   every: string;
-  /** One per slot of the cycle: its position, the link's mark, index (from 0) and name. */
-  slots: { packet: string; mark: string; link: string; name: string }[];
+  /** One per slot of the cycle: its position, the link's mark, index (from 0), number (from 1) and name. */
+  slots: { packet: string; mark: string; link: string; number: string; name: string }[];
   /** Set instead of slots when one link is left: a plain mark, no counter. */
   singleMark: string;
   singleName: string;
+  singleNumber: string;
 }
 
 /** The pool over `links` (index: the link's position in the inventory). */
 export function buildPool(markMask: number, links: readonly { index: number; weight: number; name: string }[]): PoolView {
   const order = weightedPool(links.map((l) => l.weight));
   const marks = links.map((l) => hex(linkMark(markMask, l.index)));
-  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]!, singleName: links[0]!.name };
+  if (links.length === 1) return { every: '1', slots: [], singleMark: marks[0]!, singleName: links[0]!.name, singleNumber: String(links[0]!.index + 1) };
   return {
     every: String(order.length),
-    slots: order.map((linkPos, packet) => ({ packet: String(packet), mark: marks[linkPos]!, link: String(links[linkPos]!.index), name: links[linkPos]!.name })),
+    slots: order.map((linkPos, packet) => {
+      const link = links[linkPos]!;
+      return { packet: String(packet), mark: marks[linkPos]!, link: String(link.index), number: String(link.index + 1), name: link.name };
+    }),
     singleMark: '',
     singleName: '',
+    singleNumber: '',
   };
 }

@@ -112,7 +112,7 @@ export function buildBalancerView(gw: GatewaySpec, backend: FirewallBackend, fac
       swapCommand: backend.swapCommand,
       bootRestore: backend.bootRestore,
       bootPayloadPath: backend.bootPayload([]).path,
-      view: backend.templateView(gw.markMask, gw.links),
+      view: backend.templateView(gw),
     },
     ...buildFailoverView(gw, backend, facts, healthy),
   };

@@ -22,6 +22,7 @@ import type { Playbook } from '../render/playbook.js';
 import type { TemplateSet } from '../render/templates.js';
 import { diffResources } from '../diff/diff.js';
 import { chooseMechanism } from '../render/failover-view.js';
+import { describePolicy } from '../render/policy-view.js';
 import { enforcePrerequisites } from '../checks/index.js';
 import { EXIT_LOCKED, acquireLockScript, type RunIdentity } from '../apply/transaction.js';
 
@@ -106,6 +107,8 @@ export function planFromFacts(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' 
     facts.firewall.reason,
     chooseMechanism(gw, firewallBackend(facts.firewall.chosen), facts).note,
     ...learnedPathNotes(gw, facts),
+    ...describePolicy(gw),
+    ...gw.warnings,
     ...enforcePrerequisites(gw, facts, desired),
     ...facts.warnings,
   ];

@@ -35,7 +35,9 @@ export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.fl
     const state = l.state === 'up' ? c.green('up  ') : l.state === 'down' ? c.red('down') : c.dim('?   ');
     const since = l.since !== null ? `since ${new Date(l.since * 1000).toISOString().replace('.000Z', 'Z')} (${ago(Math.max(0, nowS - l.since))})` : 'since -';
     const connections = l.connections === null ? 'connections unknown' : `${l.connections} connection${l.connections === 1 ? '' : 's'}`;
-    lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}`);
+    const tier = s.links.some((x) => x.tier !== 1) ? `  tier ${l.tier}` : '';
+    const sticky = l.stickySources === null ? '' : `  ${l.stickySources} sticky source${l.stickySources === 1 ? '' : 's'}`;
+    lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}${tier}${sticky}`);
     lines.push(`  ${' '.repeat(width)}  ${c.dim(pathOf(l))}`);
   }
   for (const a of s.audit) {

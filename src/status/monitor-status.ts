@@ -4,7 +4,8 @@
  */
 import type { GatewaySpec } from '../model/inventory.js';
 import { hex, linkMark } from '../model/ownership.js';
-import { AUDIT_LOG, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { AUDIT_LOG, FIREWALL_RECORD_PATH, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { FIREWALL_BACKENDS } from '../firewall/index.js';
 import { isIpv4 } from '../model/net.js';
 import { shellQuote } from '../remote/quote.js';
 import { DONE_LINE, newMarker, parseKeyValues, PREAMBLE, readSections, sectionCall, sectionPrelude } from '../remote/sections.js';
@@ -23,6 +24,9 @@ export interface LinkStatus {
   nextHop: string | null;
   /** Where the next hop came from: inventory, dhcp-lease, main-route or point-to-point. */
   nextHopSource: string | null;
+  tier: number;
+  /** LAN sources sticking to the link now; null without sticky (or when the gateway could not say). */
+  stickySources: number | null;
   /** As the monitor sees it; null when the state file does not mention the link. */
   state: 'up' | 'down' | null;
   /** Unix time of the last change the monitor saw (or of its start). */
@@ -96,7 +100,7 @@ export interface StatusScript {
   script: string;
 }
 
-const SECTIONS = ['state', 'service', 'conntrack', 'audit'] as const;
+const SECTIONS = ['state', 'service', 'conntrack', 'sticky', 'audit'] as const;
 /** templates/monitor/loop.partial.hbs writes its state at least this often. */
 const STATE_HEARTBEAT_S = 5;
 const AUDIT_RECORDS = 5;
@@ -121,6 +125,16 @@ function connectionCountScript(gw: GatewaySpec): string {
     .join('\n');
 }
 
+/** Per link, the sources sticking to it, counted the way the gateway's firewall backend keeps them. */
+function stickyCountScript(gw: GatewaySpec): string {
+  const sticky = gw.sticky;
+  if (!sticky) return 'true';
+  const branches = FIREWALL_BACKENDS.map(
+    (b) => `${b.name}) ${gw.links.map((l, i) => `echo ${shellQuote(l.name)}="$(${b.stickyCount({ name: l.name, index: i + 1 }, sticky)})"`).join('; ')} ;;`,
+  );
+  return [`b=; read -r b 2>/dev/null < ${FIREWALL_RECORD_PATH}`, `case "$b" in`, ...branches, 'esac'].join('\n');
+}
+
 export function buildStatusScript(gw: GatewaySpec, marker = newMarker()): StatusScript {
   const service = [
     `p=; w=; r=; read -r p 2>/dev/null < ${serviceRunPath('monitor', 'pid')}; read -r w 2>/dev/null < ${serviceRunPath('monitor', 'worker.pid')}; read -r r 2>/dev/null < ${serviceRunPath('monitor', 'revision')}`,
@@ -138,6 +152,7 @@ export function buildStatusScript(gw: GatewaySpec, marker = newMarker()): Status
     sectionCall('state', `show ${MONITOR_STATE_PATH}; true`),
     sectionCall('service', service),
     sectionCall('conntrack', connectionCountScript(gw)),
+    sectionCall('sticky', stickyCountScript(gw)),
     sectionCall('audit', `tail -n ${AUDIT_RECORDS} ${AUDIT_LOG} 2>/dev/null; true`),
     DONE_LINE,
   ];
@@ -161,6 +176,7 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
   const state = keyValues(bodies.get('state')!);
   const service = keyValues(bodies.get('service')!);
   const counts = keyValues(bodies.get('conntrack')!);
+  const sticky = keyValues(bodies.get('sticky')!);
 
   const deployed = service.get('deployed') === '1';
   const running = service.get('running') === '1';
@@ -191,6 +207,8 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
       address: ipv4Or(state.get(`link.${l.name}.address`)),
       nextHop: ipv4Or(state.get(`link.${l.name}.nexthop`)),
       nextHopSource: NEXT_HOP_SOURCES.has(source) ? source : null,
+      tier: l.tier,
+      stickySources: gw.sticky ? integer(sticky.get(l.name)?.trim()) : null,
       state: health === 'up' || health === 'down' ? health : null,
       since: integer(state.get(`link.${l.name}.since`)),
       last: state.get(`link.${l.name}.last`) || null,

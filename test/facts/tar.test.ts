@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readTar } from '../../src/facts/tar.js';
@@ -9,6 +9,7 @@ import { tarOf } from '../helpers/tar.js';
 describe('readTar', () => {
   it('reads what GNU tar writes for the facts script: paths, modes, contents, long names', () => {
     const root = mkdtempSync(join(tmpdir(), 'lbprov-tar-'));
+    onTestFinished(() => rmSync(root, { recursive: true, force: true }));
     const long = `etc/lbprov/${'d'.repeat(60)}/${'f'.repeat(60)}.conf`;
     mkdirSync(join(root, 'etc/lbprov', 'd'.repeat(60)), { recursive: true });
     writeFileSync(join(root, 'etc/lbprov/monitor.sh'), '#!/bin/sh\necho "quoted $x"\n');

@@ -14,6 +14,7 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
       interface: `wan${i + 1}`,
       nextHop: { kind: 'static' as const, address: `203.0.113.${8 * i + 1}` },
       weight,
+      tier: 1,
       probes: [`198.51.100.${8 * i + 1}`],
       monitor: { ...monitor },
     })),
@@ -22,6 +23,9 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
     priorityBase: 100,
     failover: 'auto',
     firewall: 'auto',
+    sticky: null,
+    rules: [],
+    warnings: [],
     source: 'test.yml:1',
   };
 }
@@ -44,7 +48,7 @@ export function factsFor(gw: GatewaySpec, health: Record<string, string> = {}, b
       recorded: null,
       chosen: backend,
       reason: `firewall: ${backend} (auto: no lbprov on this gateway yet)`,
-      iptables: { version: 'iptables v1.8.9 (nf_tables)', variant: 'nf_tables', otherVariantRules: 0, restore: true, registeredMatches: [], registeredTargets: [] },
+      iptables: { version: 'iptables v1.8.9 (nf_tables)', variant: 'nf_tables', otherVariantRules: 0, restore: true, recentListMax: 100, registeredMatches: [], registeredTargets: [] },
       nftables: { version: 'nftables v1.0.6 (Lester Gooch #5)', usable: true, expressions: 'ok', probeError: '' },
     },
     monitor: { pid: null, running: false, state: health },

@@ -1,3 +1,5 @@
+import { InventoryErrors, parseInventoryText } from '../../src/inventory/index.js';
+
 /** The inventory of the core issue, verbatim (it is a contract), with its line numbers. */
 export const EXAMPLE_INVENTORY = `ssh:                           # defaults for every gateway; a gateway may override any key
   user: root
@@ -24,6 +26,17 @@ gateways:
 groups:                        # optional
   paris: [gw-a1]
 `;
+
+/** The message of the InventoryErrors that parsing `text` (as site.yml) throws; fails when it parses. */
+export function inventoryErrorsOf(text: string): string {
+  try {
+    parseInventoryText(text, 'site.yml');
+  } catch (e) {
+    if (e instanceof InventoryErrors) return e.message;
+    throw e;
+  }
+  throw new Error('no error');
+}
 
 /** Replaces the one occurrence of `from` in `text`; fails loudly if the fixture drifted. */
 export function mutate(text: string, from: string, to: string): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InventoryErrors, parseInventoryText } from '../../src/inventory/index.js';
+import { parseInventoryText } from '../../src/inventory/index.js';
+import { inventoryErrorsOf } from './fixtures.js';
 
 /** The issue's inventory for DHCP and point-to-point links, with a static third one. */
 const DYNAMIC = `gateways:
@@ -22,15 +23,6 @@ const DYNAMIC = `gateways:
         weight: 1
 `;
 
-function errorsOf(text: string): string {
-  try {
-    parseInventoryText(text, 'site.yml');
-  } catch (e) {
-    if (e instanceof InventoryErrors) return e.message;
-    throw e;
-  }
-  throw new Error('no error');
-}
 
 describe('link kinds: gateway dhcp, none or a next hop', () => {
   it('reads each kind; probes default to the next hop, and to the learned router (none listed) for dhcp', () => {
@@ -44,12 +36,12 @@ describe('link kinds: gateway dhcp, none or a next hop', () => {
 
   it('refuses a point-to-point link without probes, naming file, line and key', () => {
     const text = DYNAMIC.replace('        probes: [192.0.2.53]\n', '');
-    expect(errorsOf(text)).toMatch(/site\.yml:12: gateways\.gw-a1\.links\[1\]\.gateway: a point-to-point link \(gateway: none\) has no next hop to probe: list its probes/);
+    expect(inventoryErrorsOf(text)).toMatch(/site\.yml:12: gateways\.gw-a1\.links\[1\]\.gateway: a point-to-point link \(gateway: none\) has no next hop to probe: list its probes/);
   });
 
   it('refuses other words and non-unicast next hops with the choices in the message', () => {
     for (const word of ['DHCP', 'ppp', '224.0.0.1', '']) {
-      expect(errorsOf(DYNAMIC.replace('gateway: dhcp', `gateway: "${word}"`))).toMatch(
+      expect(inventoryErrorsOf(DYNAMIC.replace('gateway: dhcp', `gateway: "${word}"`))).toMatch(
         /site\.yml:8: gateways\.gw-a1\.links\[0\]\.gateway: must be a unicast IPv4 next hop, "dhcp" .* or "none"/,
       );
     }
@@ -57,10 +49,10 @@ describe('link kinds: gateway dhcp, none or a next hop', () => {
 
   it('checks reliability against the one learned router of a DHCP link without probes', () => {
     const text = DYNAMIC.replace('        weight: 3\n', '        weight: 3\n        monitor: { reliability: 2 }\n');
-    expect(errorsOf(text)).toMatch(/reliability 2 needs more probes than the 1 of gateways\.gw-a1\.links\[0\]/);
+    expect(inventoryErrorsOf(text)).toMatch(/reliability 2 needs more probes than the 1 of gateways\.gw-a1\.links\[0\]/);
   });
 
   it("refuses a table_base whose own-traffic table (base + 16) would be the kernel's", () => {
-    expect(errorsOf(DYNAMIC.replace('    host: 192.0.2.1\n', '    host: 192.0.2.1\n    table_base: 238\n'))).toMatch(/routing tables 239, 240, 241, 254 .* must avoid 253-255/);
+    expect(inventoryErrorsOf(DYNAMIC.replace('    host: 192.0.2.1\n', '    host: 192.0.2.1\n    table_base: 238\n'))).toMatch(/routing tables 239, 240, 241, 254 .* must avoid 253-255/);
   });
 });

@@ -53,6 +53,7 @@ describe('the core issue example', () => {
           interface: 'eth1',
           nextHop: { kind: 'static', address: '198.51.100.1' },
           weight: 3,
+          tier: 1,
           probes: ['198.51.100.1'],
           monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },
         },
@@ -61,6 +62,7 @@ describe('the core issue example', () => {
           interface: 'eth2',
           nextHop: { kind: 'static', address: '203.0.113.1' },
           weight: 1,
+          tier: 1,
           probes: ['203.0.113.1'],
           monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },
         },
@@ -70,6 +72,9 @@ describe('the core issue example', () => {
       priorityBase: 100,
       failover: 'auto',
       firewall: 'auto',
+      sticky: null,
+      rules: [],
+      warnings: [],
       source: 'example.yml:7',
     });
   });

@@ -82,7 +82,7 @@ function assertSafe(inventory: Inventory): void {
   }
   const isInt = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
   for (const g of inventory.gateways) {
-    expect(Object.keys(g).sort()).toEqual(['failover', 'firewall', 'lanInterfaces', 'links', 'markMask', 'name', 'priorityBase', 'source', 'ssh', 'sshExplicit', 'tableBase']);
+    expect(Object.keys(g).sort()).toEqual(['failover', 'firewall', 'lanInterfaces', 'links', 'markMask', 'name', 'priorityBase', 'rules', 'source', 'ssh', 'sshExplicit', 'sticky', 'tableBase', 'warnings']);
     for (const key of g.sshExplicit ?? []) expect(['host', ...Object.keys(g.ssh), 'identityFile', 'proxyJump']).toContain(key);
     expect(isGatewayName(g.name), g.name).toBe(true);
     expect(g.source).toMatch(new RegExp(`^${FILE}:\\d+$`));
@@ -104,7 +104,7 @@ function assertSafe(inventory: Inventory): void {
     expect(isInt(g.priorityBase, 1, 32666)).toBe(true);
     expect(['auto', 'condition', 'chain-swap']).toContain(g.failover);
     for (const link of g.links) {
-      expect(Object.keys(link).sort()).toEqual(['interface', 'monitor', 'name', 'nextHop', 'probes', 'weight']);
+      expect(Object.keys(link).sort()).toEqual(['interface', 'monitor', 'name', 'nextHop', 'probes', 'tier', 'weight']);
       expect(isLinkName(link.name), link.name).toBe(true);
       expect(isInterfaceName(link.interface), link.interface).toBe(true);
       if (link.nextHop.kind === 'static') expect(isUnicastIPv4(link.nextHop.address), link.nextHop.address).toBe(true);

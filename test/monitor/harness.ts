@@ -58,7 +58,7 @@ const STUBS: Record<string, string> = {
   // Until the monitor that started it is gone, even if it was killed before it could stop its children.
   ping: 'echo "$*" >>"$DATA/pings"; while kill -0 $PPID 2>/dev/null; do sleep 1; done',
   ip: KERNEL_STUB,
-  nft: '{ echo "@@ t=$(cat "$DATA/uptime")"; cat; } >>"$DATA/swaps"',
+  nft: '{ echo "@@ t=$(cat "$DATA/uptime") $*"; cat; } >>"$DATA/swaps"',
   'iptables-restore': '{ echo "@@ t=$(cat "$DATA/uptime")"; cat; } >>"$DATA/swaps"',
   conntrack: 'echo "$(cat "$DATA/uptime" | cut -d" " -f1) $*" >>"$DATA/conntrack"; echo "conntrack v1.4.7 (conntrack-tools): 2 flow entries have been deleted." >&2',
   logger: ':',
@@ -250,12 +250,20 @@ export class MonitorSandbox {
     return state;
   }
 
-  /** Each swap payload (nft or iptables-restore stdin) with the uptime seconds it was applied at. */
-  swaps(): { t: number; payload: string }[] {
+  /** Each nft or iptables-restore call: its arguments, stdin and the uptime seconds it ran at. */
+  calls(): { t: number; args: string; payload: string }[] {
     return this.read(join(this.data, 'swaps'))
       .split(/^@@ t=/m)
       .filter((b) => b !== '')
-      .map((b) => ({ t: Number(b.slice(0, b.indexOf(' '))), payload: b.slice(b.indexOf('\n') + 1) }));
+      .map((b) => {
+        const head = b.slice(0, b.indexOf('\n'));
+        return { t: Number(head.split(' ')[0]), args: head.split(' ').slice(2).join(' '), payload: b.slice(b.indexOf('\n') + 1) };
+      });
+  }
+
+  /** The balancing swaps among them (`nft -f -` / iptables-restore with a payload). */
+  swaps(): { t: number; payload: string }[] {
+    return this.calls().filter((c) => c.payload !== '');
   }
 
   /** Every ping started, as its arguments. */

@@ -351,6 +351,32 @@ describe('monitor.sh run: probes and the pool', () => {
   });
 });
 
+describe('monitor.sh run: tiers and sticky sources', () => {
+  it('forgets the sources sticking to a link when it leaves the pool, once', async () => {
+    const gw = { ...monitoredGateway([3, 1], { down: 2 }), sticky: { timeoutS: 600 }, firewall: 'nftables' as const };
+    const s = sandbox(gw, factsFor(gw, {}, 'nftables'));
+    await s.start();
+    await s.round({ isp1: 'fail', isp2: 'ok' });
+    await s.round({ isp1: 'fail', isp2: 'ok' });
+    await s.round({ isp1: 'fail', isp2: 'ok' });
+    expect(s.calls().map((c) => c.args).filter((a) => a.startsWith('flush'))).toEqual(['flush set ip lbprov sticky_isp1_600']);
+  });
+
+  it("moves the gateway's own traffic to the next tier only when the lower one has no live link", async () => {
+    const base = monitoredGateway([3, 1, 5], { down: 1 });
+    const gw = { ...base, links: base.links.map((l, i) => ({ ...l, tier: i === 2 ? 2 : 1 })) };
+    const s = sandbox(gw);
+    s.setKernel(gw.links.map((l, i) => ({ name: l.interface, index: i + 2, address: `203.0.113.${8 * i + 2}`, prefixLength: 29 })), [{ via: '203.0.113.1', dev: 'wan1' }]);
+    await s.start();
+    // isp3 is the heaviest, but tier 2.
+    expect(s.tableRoute(116)).toBe('default via 203.0.113.1 dev wan1');
+    await s.round({ isp1: 'fail', isp2: 'ok', isp3: 'ok' });
+    expect(s.tableRoute(116)).toBe('default via 203.0.113.9 dev wan2');
+    await s.round({ isp1: 'fail', isp2: 'fail', isp3: 'ok' });
+    expect(s.tableRoute(116)).toBe('default via 203.0.113.17 dev wan3');
+  });
+});
+
 describe('monitor.sh start/stop (real clock, plain supervisor)', () => {
   it('starts detached, restarts a killed worker, and stops by pidfile', async () => {
     const s = sandbox(monitoredGateway([3, 1]));

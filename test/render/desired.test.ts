@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { loadPlaybook, PACKAGE_ROOT } from '../../src/render/playbook.js';
 import { loadTemplateSet } from '../../src/render/templates.js';
@@ -6,12 +6,21 @@ import { factsRequestFor, renderDesiredState } from '../../src/render/desired.js
 import { factsFor, gatewaySpec } from '../helpers/gateway.js';
 import type { IptablesChainResource, Resource } from '../../src/model/resources.js';
 import { InputError } from '../../src/errors.js';
-import { mkdtempSync, writeFileSync, cpSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const playbook = loadPlaybook(join(PACKAGE_ROOT, 'playbooks', 'balancer.yml'));
 const templates = loadTemplateSet(playbook.templatesDir);
 const byId = (rs: Resource[], id: string) => rs.find((r) => r.id === id);
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbprov-tpl-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 describe('renderDesiredState with the shipped balancer playbook', () => {
   it('renders the measured 3:1 rule set with marks under the mask', () => {
@@ -81,7 +90,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
   });
 
   it('passes numbers to templates as strings (Handlebars 4.7 adds adjacent numbers)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lbprov-tpl-'));
+    const dir = tempDir();
     cpSync(playbook.templatesDir, dir, { recursive: true });
     writeFileSync(join(dir, 'x.hbs'), '{{#each links}}{{index}}{{weight}}\n{{/each}}');
     const set = loadTemplateSet(dir);
@@ -92,7 +101,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
   });
 
   it('names the template, line and variable when a template uses a missing variable', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lbprov-tpl-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'bad.hbs'), 'ok\n{{nosuch}}\n');
     const set = loadTemplateSet(dir);
     const gw = gatewaySpec();
@@ -102,7 +111,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
   });
 
   it('refuses a template that writes into a foreign chain', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lbprov-tpl-'));
+    const dir = tempDir();
     writeFileSync(join(dir, 'evil.hbs'), '*nat\n-A POSTROUTING -j ACCEPT\nCOMMIT\n');
     const set = loadTemplateSet(dir);
     const gw = gatewaySpec();

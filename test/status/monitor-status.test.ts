@@ -13,7 +13,7 @@ function gateway(): GatewaySpec {
 
 const section = (marker: string, name: string, lines: string[]) => [`@@${marker} begin ${name}`, ...lines, '', `@@${marker} end ${name} 0`];
 const output = (marker: string, state: string[], service: string[], counts: string[], audit: string[] = []) =>
-  [...section(marker, 'state', state), ...section(marker, 'service', service), ...section(marker, 'conntrack', counts), ...section(marker, 'audit', audit), `@@${marker} done`, ''].join('\n');
+  [...section(marker, 'state', state), ...section(marker, 'service', service), ...section(marker, 'conntrack', counts), ...section(marker, 'sticky', []), ...section(marker, 'audit', audit), `@@${marker} done`, ''].join('\n');
 
 describe('parseStatusOutput', () => {
   it('keeps well-formed audit records and drops crafted ones', () => {
@@ -51,8 +51,8 @@ describe('parseStatusOutput', () => {
     );
     expect(s).toMatchObject({ deployed: true, running: true, pid: 4242, workerPid: 4243, revision: 'abcdef0123456789', mechanism: 'chain-swap', allDown: false, balanced: ['isp2'], age: 1, errors: [], warnings: [] });
     expect(s.links).toEqual([
-      { name: 'isp1', interface: 'wan1', kind: 'static', ready: true, reason: '', address: '203.0.113.2', nextHop: '198.51.100.1', nextHopSource: 'dhcp-lease', state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
-      { name: 'isp2', interface: 'wan2', kind: 'static', ready: false, reason: 'interface wan2 does not exist', address: null, nextHop: null, nextHopSource: null, state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
+      { name: 'isp1', interface: 'wan1', kind: 'static', ready: true, reason: '', address: '203.0.113.2', nextHop: '198.51.100.1', nextHopSource: 'dhcp-lease', tier: 1, stickySources: null, state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
+      { name: 'isp2', interface: 'wan2', kind: 'static', ready: false, reason: 'interface wan2 does not exist', address: null, nextHop: null, nextHopSource: null, tier: 1, stickySources: null, state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
     ]);
     const text = formatGatewayStatus(s, plainColours, 1700000110);
     expect(text).toContain('gw-a1: monitor running (pid 4242, worker 4243), chain-swap, balancing over isp2');

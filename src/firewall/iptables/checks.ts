@@ -11,7 +11,21 @@ export function iptablesChecks(gw: GatewaySpec, facts: HostFacts, desired: reado
   const pieces = piecesUsedBy(desired, ipt);
   const results = pieces.map((p) => checkPiece(p, facts.modules));
   if (!pieces.some((p) => p.id === 'match:condition')) results.push(...conditionFallback(gw, facts));
-  return [...results, ...toolChecks(facts)];
+  return [...results, ...toolChecks(facts), ...stickyLimit(gw, facts)];
+}
+
+/** xt_recent forgets the oldest source past its list size: with more LAN hosts a link loses stickiness for some. */
+function stickyLimit(gw: GatewaySpec, facts: HostFacts): CheckResult[] {
+  if (!gw.sticky) return [];
+  const max = facts.firewall.iptables?.recentListMax ?? 100;
+  return [
+    {
+      id: 'sticky:recent',
+      status: 'warn',
+      message: `sticky sources live in xt_recent lists of ${max} sources per link: past that, the source least recently seen loses its stickiness`,
+      remedy: 'use firewall: nftables (sets of 65535), or boot with xt_recent.ip_list_tot=N (module option, or kernel command line when built in)',
+    },
+  ];
 }
 
 /** The condition match when the rules do not use it: why, and what to install to use it. */

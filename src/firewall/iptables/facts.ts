@@ -18,6 +18,8 @@ const TOOLS = [
   // Legacy tables show in ip_tables_names: without any there is nothing to count.
   'case "$o" in iptables-legacy-save) x=; read -r x 2>/dev/null < /proc/net/ip_tables_names || o=;; esac',
   'if [ -n "$o" ] && command -v "$o" >/dev/null 2>&1; then echo "other=$("$o" 2>/dev/null | grep -c "^-A")"; fi',
+  // How many sources an xt_recent list holds (sticky sources): set when the module loads.
+  'r=; read -r r 2>/dev/null < /sys/module/xt_recent/parameters/ip_list_tot; echo "recent_max=$r"',
 ].join('\n');
 
 export function iptablesFactsSections(family: IpFamily): [string, string][] {
@@ -45,6 +47,7 @@ export function parseIptablesTools(read: SectionReader): IptablesFacts {
     otherVariantRules: Number(kv.other ?? 0) || 0,
     // --noflush has been in iptables-restore since 1.2: having the tool is having the flag.
     restore: kv.restore === '1',
+    recentListMax: /^\d{1,9}$/.test(kv.recent_max ?? '') ? Number(kv.recent_max) : null,
     registeredMatches: names(read, 'ip-tables-matches'),
     registeredTargets: names(read, 'ip-tables-targets'),
   };

@@ -10,6 +10,7 @@ import { iptablesFactsSections, readIptablesFacts } from './facts.js';
 import { iptablesFromTemplate } from './fragment.js';
 import { conditionMatchSource, piecesUsedBy } from './netfilter.js';
 import { IPTABLES_SCHEMAS } from './schemas.js';
+import { iptablesStickyCount, iptablesStickyFlush, iptablesView } from './policy.js';
 import { IPTABLES_BOOT_RESTORE, iptablesBootPayload } from './persist.js';
 import { IPTABLES_RESTORE, iptablesSteps } from './steps.js';
 
@@ -30,8 +31,9 @@ export const iptablesBackend: FirewallBackend = {
   bootPayload: iptablesBootPayload,
   bootRestore: IPTABLES_BOOT_RESTORE,
   swapCommand: IPTABLES_RESTORE,
-  // iptables templates need nothing the balancer view does not have.
-  templateView: () => ({}),
+  templateView: iptablesView,
+  stickyFlush: (link) => iptablesStickyFlush(link.index),
+  stickyCount: (link) => iptablesStickyCount(link.index),
   conditionMatch: (modules, firewall) => conditionMatchSource(modules, firewall.iptables),
 };
 

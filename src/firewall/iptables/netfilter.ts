@@ -33,6 +33,8 @@ const KNOWN: Record<string, PieceInfo> = {
   },
   'target:MASQUERADE': { modules: ['xt_MASQUERADE', 'ipt_MASQUERADE'], config: 'CONFIG_NETFILTER_XT_TARGET_MASQUERADE' },
   'target:SNAT': { modules: ['xt_nat'], config: 'CONFIG_NETFILTER_XT_NAT' },
+  'match:recent': { modules: ['xt_recent'], config: 'CONFIG_NETFILTER_XT_MATCH_RECENT' },
+  'match:multiport': { modules: ['xt_multiport'], config: 'CONFIG_NETFILTER_XT_MATCH_MULTIPORT' },
   'match:tcp': { modules: ['xt_tcpudp'], config: 'CONFIG_NETFILTER_XTABLES' },
   'match:udp': { modules: ['xt_tcpudp'], config: 'CONFIG_NETFILTER_XTABLES' },
 };

@@ -21,6 +21,7 @@ const EXPRESSIONS: Record<string, ExpressionInfo> = {
   ct: { label: 'ct expression', modules: ['nft_ct'], config: 'CONFIG_NFT_CT', used: /\bct (mark|state)\b/ },
   masquerade: { label: 'masquerade expression', modules: ['nft_masq'], config: 'CONFIG_NFT_MASQ', used: /\bmasquerade\b/ },
   nat: { label: 'nat chain type', modules: ['nft_chain_nat'], config: 'CONFIG_NFT_NAT', used: /^type nat /m },
+  dynset: { label: 'dynamic set updates (sticky sources)', modules: ['nf_tables'], config: 'CONFIG_NF_TABLES_SET', used: /\bupdate @/ },
 };
 
 export function nftPiecesUsedBy(desired: readonly Resource[], nft: NftablesFacts | undefined): KernelPiece[] {

@@ -16,6 +16,9 @@ export const NFT_SECTION = 'nftables';
 
 /** Every expression and chain type lbprov's table uses, in a table nft only checks, never loads. */
 const PROBE = `table ip lbprov_probe {
+set sticky { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 10m; }
+chain pick { update @sticky { ip saddr }
+}
 chain pre { type filter hook prerouting priority mangle - 1; policy accept;
 ct mark & 0xf0000000 vmap { 0x10000000 : goto mark1 }
 iifname "lo" ct state new numgen inc mod 2 vmap { 0 : jump mark1, 1 : jump mark1 }
@@ -34,7 +37,8 @@ export function nftablesFactsSections(family: IpFamily): [string, string][] {
   const table = `${nftFamily(family)} ${NFT_TABLE}`;
   return [
     // nt=1: the table exists (sections run in the script's own shell, so the next one sees it).
-    [NFT_SECTION, `nt=; if nft -s list table ${table} 2>/dev/null; then nt=1; else nft list tables >/dev/null; fi`],
+    // -t: without set elements (the sticky sources the kernel learns, not lbprov's state).
+    [NFT_SECTION, `nt=; if nft -s -t list table ${table} 2>/dev/null; then nt=1; else nft list tables >/dev/null; fi`],
     [
       'nftables-tools',
       [

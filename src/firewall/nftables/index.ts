@@ -12,10 +12,11 @@ import { NFTABLES_SCHEMAS } from './schemas.js';
 import { NFT_LOAD, nftSteps } from './steps.js';
 import { nftFromTemplate } from './template.js';
 import { nftView } from './view.js';
+import { nftStickyCount, nftStickyFlush } from './policy.js';
 
 export const nftablesBackend: FirewallBackend = {
   name: 'nftables',
-  kinds: ['nft-table', 'nft-chain'],
+  kinds: ['nft-table', 'nft-chain', 'nft-set'],
   resourceSchemas: NFTABLES_SCHEMAS,
   autoProbe: { present: 'command -v nft >/dev/null 2>&1', section: NFT_SECTION },
   factsSections: nftablesFactsSections,
@@ -33,6 +34,8 @@ export const nftablesBackend: FirewallBackend = {
   bootRestore: NFT_BOOT_RESTORE,
   swapCommand: NFT_LOAD,
   templateView: nftView,
+  stickyFlush: (link, sticky) => nftStickyFlush(link.name, sticky.timeoutS),
+  stickyCount: (link, sticky) => nftStickyCount(link.name, sticky.timeoutS),
 };
 
 export { nftPayload } from './steps.js';

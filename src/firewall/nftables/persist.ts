@@ -14,7 +14,9 @@ export function nftBootPayload(desired: readonly Resource[]): BootPayload {
   for (const table of ofKind(desired, 'nft-table')) {
     const t = `${nftFamily(table.family)} ${NFT_TABLE}`;
     const chains = ofKind(desired, 'nft-chain').filter((c) => c.family === table.family);
-    lines.push(`table ${t} {}`, `delete table ${t}`, tableText(table.family, NFT_TABLE, chains.map((c) => ({ name: c.chain, header: c.header, rules: c.rules }))).trimEnd());
+    const sets = ofKind(desired, 'nft-set').filter((x) => x.family === table.family);
+    const text = tableText(table.family, NFT_TABLE, chains.map((c) => ({ name: c.chain, header: c.header, rules: c.rules })), sets.map((x) => ({ name: x.set, declaration: x.declaration })));
+    lines.push(`table ${t} {}`, `delete table ${t}`, text.trimEnd());
   }
   return { path: `${PERSIST_DIR}/nftables.nft`, content: lines.join('\n') + '\n' };
 }

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { NFT_TABLE } from '../../model/ownership.js';
 import { familySchema } from '../../model/schema-helpers.js';
-import { NFT_BASE_CHAIN, NFT_CHAIN_NAME } from './text.js';
+import { NFT_BASE_CHAIN, NFT_CHAIN_NAME, NFT_SET_LINE, NFT_SET_NAME } from './text.js';
 
 /**
  * A rule as lbprov's table holds it: one line, balanced braces, nothing nft would read as a second
@@ -32,4 +32,12 @@ export const nftChainSchema = z.strictObject({
   rules: z.array(z.string().max(16_384).refine(isNftRule, 'one nftables rule (no ";", "$" or backslash outside a quoted string, balanced braces)')).max(100_000),
 });
 
-export const NFTABLES_SCHEMAS = [nftTableSchema, nftChainSchema] as const;
+export const nftSetSchema = z.strictObject({
+  kind: z.literal('nft-set'),
+  id: z.string(),
+  family: familySchema,
+  set: z.string().regex(NFT_SET_NAME, 'an nftables set name lbprov would use'),
+  declaration: z.array(z.string().regex(NFT_SET_LINE, 'a set declaration line lbprov writes')).max(8),
+});
+
+export const NFTABLES_SCHEMAS = [nftTableSchema, nftChainSchema, nftSetSchema] as const;

@@ -15,9 +15,16 @@ export interface NftChainText {
   rules: string[];
 }
 
+export interface NftSetText {
+  name: string;
+  /** Declaration lines without the elements: `type ipv4_addr`, `size 65535`, `flags dynamic,timeout`, `timeout 10m`. */
+  declaration: string[];
+}
+
 export interface NftTableText {
   family: IpFamily;
   name: string;
+  sets: NftSetText[];
   chains: NftChainText[];
 }
 
@@ -27,6 +34,9 @@ export function nftFamily(family: IpFamily): string {
 }
 
 export const NFT_CHAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$/;
+export const NFT_SET_NAME = NFT_CHAIN_NAME;
+/** The declaration lines lbprov's sets have (a set of addresses that the kernel fills, with a timeout). */
+export const NFT_SET_LINE = /^(type ipv4_addr|size \d{1,7}|flags [a-z]+(,[a-z]+)*|timeout (\d+d)?(\d+h)?(\d+m)?(\d+s)?)$/;
 export const NFT_BASE_CHAIN = /^type (filter|nat|route) hook (prerouting|input|forward|output|postrouting) priority [a-z0-9 +-]{1,24}; policy (accept|drop);$/;
 // Anything but tab is refused: a newline smuggled into a value must never become a second rule.
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -50,8 +60,8 @@ function foldBlanks(line: string): string {
 }
 
 /**
- * `table <family> <name> { chain <name> { ... } ... }` in nft's listing layout: one statement a
- * line. Empty text is no table (the facts say so when the table does not exist).
+ * `table <family> <name> { set <name> { ... } chain <name> { ... } ... }` in nft's listing layout:
+ * one statement a line. Empty text is no table (the facts say so when the table does not exist).
  */
 export function parseNftTable(text: string, what: string): NftTableText | null {
   const fail = (problem: string, n?: number, line?: string): never => {
@@ -59,6 +69,9 @@ export function parseNftTable(text: string, what: string): NftTableText | null {
   };
   let table: NftTableText | null = null;
   let chain: NftChainText | null = null;
+  let set: NftSetText | null = null;
+  // Inside a set's `elements = { ... }` (printed over several lines when long): run-time state, skipped.
+  let inElements = false;
   let closed = false;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -70,13 +83,28 @@ export function parseNftTable(text: string, what: string): NftTableText | null {
     if (closed) fail('text after the end of the table', n, line);
     if (!table) {
       const m = /^table ip ([A-Za-z0-9_-]{1,64}) \{$/.exec(line) ?? fail('expected "table ip NAME {" (lbprov reads its IPv4 table)', n, line);
-      table = { family: 'ipv4', name: m[1]!, chains: [] };
+      table = { family: 'ipv4', name: m[1]!, sets: [], chains: [] };
+    } else if (set) {
+      if (inElements) inElements = !line.endsWith('}');
+      else if (line.startsWith('elements = {')) inElements = !line.endsWith('}');
+      else if (line === '}') {
+        table.sets.push(set);
+        set = null;
+      } else if (NFT_SET_LINE.test(line)) set.declaration.push(line);
+      else fail('a set declaration lbprov does not write', n, line);
     } else if (!chain) {
       if (line === '}') {
         closed = true;
         continue;
       }
-      const name = /^chain (\S+) \{$/.exec(line)?.[1] ?? fail('expected "chain NAME {" or the end of the table', n, line);
+      const setName = /^set (\S+) \{$/.exec(line)?.[1];
+      if (setName !== undefined) {
+        if (!NFT_SET_NAME.test(setName)) fail('set name lbprov would not use', n, line);
+        if (table.sets.some((x) => x.name === setName)) fail(`set ${setName} twice`, n, line);
+        set = { name: setName, declaration: [] };
+        continue;
+      }
+      const name = /^chain (\S+) \{$/.exec(line)?.[1] ?? fail('expected "chain NAME {", "set NAME {" or the end of the table', n, line);
       if (!NFT_CHAIN_NAME.test(name)) fail('chain name lbprov would not use', n, line);
       if (table.chains.some((c) => c.name === name)) fail(`chain ${name} twice`, n, line);
       chain = { name, header: '', rules: [] };
@@ -101,8 +129,13 @@ export function chainText(chain: NftChainText): string[] {
   return [`\tchain ${chain.name} {`, ...(chain.header ? [`\t\t${chain.header}`] : []), ...chain.rules.map((r) => `\t\t${r}`), '\t}'];
 }
 
-/** The whole table as nft prints it (chains in the order given). */
-export function tableText(family: IpFamily, name: string, chains: readonly NftChainText[]): string {
-  const body = chains.map((c) => chainText(c).join('\n')).join('\n\n');
+/** The listing of one set, as nft prints it inside its table. */
+export function setText(set: NftSetText): string[] {
+  return [`\tset ${set.name} {`, ...set.declaration.map((d) => `\t\t${d}`), '\t}'];
+}
+
+/** The whole table as nft prints it: sets, then chains in the order given. */
+export function tableText(family: IpFamily, name: string, chains: readonly NftChainText[], sets: readonly NftSetText[] = []): string {
+  const body = [...sets.map((x) => setText(x).join('\n')), ...chains.map((c) => chainText(c).join('\n'))].join('\n\n');
   return `table ${nftFamily(family)} ${name} {\n${body}${body ? '\n' : ''}}\n`;
 }

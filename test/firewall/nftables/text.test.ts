@@ -44,7 +44,7 @@ describe('parseNftTable', () => {
 
   it('reads no table from nothing, and an empty table as a table', () => {
     expect(parseNftTable('', 'x')).toBeNull();
-    expect(parseNftTable('table ip lbprov {\n}\n', 'x')).toEqual({ family: 'ipv4', name: 'lbprov', chains: [] });
+    expect(parseNftTable('table ip lbprov {\n}\n', 'x')).toEqual({ family: 'ipv4', name: 'lbprov', sets: [], chains: [] });
   });
 
   it.each([
