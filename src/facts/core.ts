@@ -150,7 +150,7 @@ export function serviceResources(services: readonly ServiceState[]): ServiceReso
 export function parseMonitor(body: string, service: ServiceState | undefined): MonitorFacts {
   const state: Record<string, string> = {};
   for (const [k, v] of Object.entries(parseKeyValues(body))) {
-    if (/^[a-z0-9_.-]{1,64}$/.test(k) && /^[A-Za-z0-9_.:,/ -]{0,128}$/.test(v)) state[k] = v;
+    if (/^[a-z0-9_.-]{1,64}$/.test(k) && /^[A-Za-z0-9_.:,/ ()%+-]{0,400}$/.test(v)) state[k] = v;
   }
   return { pid: service?.pid ?? null, running: service?.running ?? false, state };
 }

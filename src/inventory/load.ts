@@ -2,23 +2,25 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { isUtf8 } from 'node:buffer';
 import { InputError } from '../errors.js';
-import type { FailoverMode, FirewallSetting, GatewaySpec, Inventory, LinkSpec, MonitorSettings, NextHopSpec, SshSettings } from '../model/inventory.js';
+import type { FailoverMode, FirewallSetting, GatewaySpec, Inventory, HookSpec, LinkSpec, NextHopSpec, SshSettings } from '../model/inventory.js';
 import {
   GATEWAY_DEFAULTS,
+  HOOK_TIMEOUT_DEFAULT,
   inventorySchema,
   MAX_POOL_SLOTS,
-  MONITOR_DEFAULTS,
+  METRICS_DIR_DEFAULT,
   SSH_DEFAULTS,
   type RawGateway,
   type RawInventory,
-  type RawMonitor,
   type RawSsh,
 } from './schema.js';
 import { hex, linkTable, ownTrafficTable } from '../model/ownership.js';
 import { InventoryErrors } from './errors.js';
 import { buildRules } from './rules.js';
+import { monitorSettings } from './monitor.js';
 import { isGatewayName, preview } from './validators.js';
 import {
   checkSourceSize,
@@ -89,7 +91,7 @@ function expandHome(path: string): string {
 function buildInventory(raw: RawInventory, parsed: ParsedYaml, path: string): Inventory {
   const problems: Problem[] = [];
   const gateways = Object.entries(raw.gateways).map(([name, gateway]) =>
-    buildGateway(name, gateway, raw, parsed, problems),
+    buildGateway(name, gateway, raw, parsed, dirname(path), problems),
   );
 
   if ('all' in raw.gateways) problems.push({ path: ['gateways', 'all'], problem: '"all" is reserved: --limit all means every gateway' });
@@ -119,7 +121,7 @@ function buildInventory(raw: RawInventory, parsed: ParsedYaml, path: string): In
   return { path, gateways, groups };
 }
 
-function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, parsed: ParsedYaml, problems: Problem[]): GatewaySpec {
+function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, parsed: ParsedYaml, inventoryDir: string, problems: Problem[]): GatewaySpec {
   const at = (...rest: (string | number)[]): YamlPath => ['gateways', name, ...rest];
   const source = parsed.locate(at());
   const defaults = inventory.defaults ?? {};
@@ -183,6 +185,10 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, pa
   }
 
   const sticky = tuning<RawGateway['sticky']>('sticky', raw.sticky, defaults.sticky, undefined).value;
+  const hooksSet = pick<string[]>([[raw.hooks, at('hooks')], [defaults.hooks, ['defaults', 'hooks']], [inventory.hooks, ['hooks']]], []);
+  const hooks = hookPaths(hooksSet.value, hooksSet.path ?? ['hooks'], inventoryDir, problems);
+  const hookTimeout = pick<number>([[raw.hook_timeout, at('hook_timeout')], [defaults.hook_timeout, ['defaults', 'hook_timeout']], [inventory.hook_timeout, ['hook_timeout']]], HOOK_TIMEOUT_DEFAULT);
+  const metricsDir = tuning<string | null>('metrics_dir', raw.metrics_dir, defaults.metrics_dir, METRICS_DIR_DEFAULT).value;
   const rules = buildRules(raw.rules ?? [], { gateway: name, linkNames: links.map((l) => l.name), lanInterfaces: raw.lan.interfaces, locate: (p) => parsed.locate(p) }, problems);
   if (failover.value === 'condition' && (rules.rules.length > 0 || sticky)) {
     problemAt(failover, at('failover'), 'the condition mechanism balances one pool: use auto or chain-swap with rules or sticky');
@@ -200,6 +206,9 @@ function buildGateway(name: string, raw: RawGateway, inventory: RawInventory, pa
     failover: failover.value,
     firewall: firewall.value,
     sticky: sticky ? { timeoutS: sticky.timeout } : null,
+    hooks,
+    hookTimeoutS: hookTimeout.value,
+    metricsDir,
     rules: rules.rules,
     warnings: rules.warnings,
     source,
@@ -210,29 +219,32 @@ function nextHopSpec(word: string): NextHopSpec {
   return word === 'dhcp' || word === 'none' ? { kind: word } : { kind: 'static', address: word };
 }
 
-/** Per-link monitor keys override defaults.monitor, which overrides the built-in defaults. */
-function monitorSettings(
-  link: RawMonitor | undefined,
-  defaults: RawMonitor | undefined,
-  linkPath: YamlPath,
-  probeCount: number,
-  problems: Problem[],
-): MonitorSettings {
-  const setting = (key: keyof RawMonitor) =>
-    pick<number>([[link?.[key], [...linkPath, key]], [defaults?.[key], ['defaults', 'monitor', key]]], MONITOR_DEFAULTS[key]);
-  const interval = setting('interval');
-  const timeout = setting('timeout');
-  const reliability = setting('reliability');
-  if (timeout.value > interval.value) {
-    problems.push({ path: timeout.path ?? interval.path ?? linkPath, problem: `timeout ${timeout.value}s is longer than the interval ${interval.value}s` });
-  }
-  if (reliability.value > probeCount) {
-    problems.push({
-      path: reliability.path ?? linkPath,
-      problem: `reliability ${reliability.value} needs more probes than the ${probeCount} of ${formatKey(linkPath.slice(0, -1))}`,
-    });
-  }
-  return { intervalS: interval.value, timeoutS: timeout.value, reliability: reliability.value, down: setting('down').value, up: setting('up').value };
+/** Hooks read from this machine: each an executable text file (it is copied to the gateway), names unique. */
+function hookPaths(paths: readonly string[], path: YamlPath, inventoryDir: string, problems: Problem[]): HookSpec[] {
+  const names = new Set<string>();
+  return paths.map((given, i): HookSpec => {
+    const absolute = isAbsolute(given) ? given : resolve(inventoryDir, given);
+    const at = [...path, i];
+    let problem: string | null = null;
+    let content = '';
+    try {
+      const st = statSync(absolute);
+      const bytes = st.isFile() && st.size <= 1024 * 1024 ? readFileSync(absolute) : null;
+      if (!st.isFile()) problem = `${given} is not a file`;
+      else if ((st.mode & 0o100) === 0) problem = `${given} is not executable (chmod +x)`;
+      else if (!bytes) problem = `${given} is larger than 1 MiB`;
+      else if (!isUtf8(bytes)) problem = `${given} is not a text file (hooks are copied as scripts)`;
+      else content = bytes.toString('utf8');
+    } catch {
+      problem = `${given} does not exist (resolved to ${absolute})`;
+    }
+    const name = basename(absolute);
+    if (!problem && names.has(name)) problem = `another hook is also called ${name} (they are installed side by side in /etc/lbprov/hooks)`;
+    if (!problem && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/.test(name)) problem = `${name}: a hook's file name must be 1-64 of [A-Za-z0-9_.-]`;
+    names.add(name);
+    if (problem) problems.push({ path: at, problem });
+    return { name, localPath: absolute, content };
+  });
 }
 
 /** Built-in defaults < top-level `ssh` < the gateway's `ssh`; null clears an optional key. */

@@ -27,6 +27,17 @@
  *   firewall: auto            # auto | iptables | nftables (default auto: the backend lbprov already
  *                             # uses on the gateway; on a new one nftables when nft works, else iptables)
  *   monitor: { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 }
+ *                             # interval: 0.2-3600 s (two decimals); timeout: 0.1 s to the interval
+ *                             # (default 1 s, or the interval when shorter); also, all optional:
+ *                             # latency_ms: { down: 500, up: 250 }  average RTT over the window
+ *                             # loss_pct: { down: 20, up: 5 }       lost probes over the window
+ *                             # window: 10                          rounds (1-100)
+ *                             # flap: { changes: 8, minutes: 10, hold: 300 }  (default; null: off)
+ *   hooks: [./hooks/notify.sh] # local executables (relative to the inventory file, or absolute)
+ *                             # copied to the gateway, run on every link state change
+ *   hook_timeout: 10          # seconds before a hook is killed (1-600)
+ *   metrics_dir: /var/lib/prometheus/node-exporter   # Prometheus text file (written only
+ *                             # where the folder exists); null: none
  * gateways:                   # one or more
  *   gw-a1:                    # name: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}
  *     host: 192.0.2.1         # where SSH connects: IPv4 or DNS name (required)
@@ -108,6 +119,8 @@ import {
   isProxyJump,
   isSshHost,
   isSshUser,
+  isAbsolutePlainPath,
+  isHookPath,
   isIPv4Prefix,
   isPortSpec,
   isUnicastIPv4,
@@ -136,7 +149,12 @@ export const GATEWAY_DEFAULTS = {
   firewall: 'auto',
 } as const;
 
-export const MONITOR_DEFAULTS = { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3 } as const;
+export const MONITOR_DEFAULTS = { interval: 2, timeout: 1, reliability: 1, down: 3, up: 3, window: 10 } as const;
+/** More than 8 changes in 10 minutes hold a link down for 5 minutes. */
+export const FLAP_DEFAULTS = { changes: 8, minutes: 10, hold: 300 } as const;
+export const HOOK_TIMEOUT_DEFAULT = 10;
+/** Debian's prometheus-node-exporter reads *.prom files here (its textfile collector). */
+export const METRICS_DIR_DEFAULT = '/var/lib/prometheus/node-exporter';
 
 /** A string accepted only when `check` passes; one message for wrong type and wrong content. */
 function checkedString(check: (s: string) => boolean, rule: string) {
@@ -196,13 +214,27 @@ const sshSchema = z.strictObject({
   keepalive_interval: integer(0, 3600),
 }).partial();
 
+/** Seconds with at most two decimals (the monitor counts hundredths of a second). */
+function seconds(min: number, max: number) {
+  const rule = `must be a number of seconds from ${min} to ${max}, with at most two decimals`;
+  return z.number({ error: rule }).refine((n) => n >= min && n <= max && Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, { error: rule });
+}
+
+function thresholds(min: number, max: number, unit: string) {
+  return z.strictObject({ down: integer(min, max), up: integer(min, max) }, { error: `must be { down: ${unit}, up: ${unit} }` });
+}
+
 const monitorSchema = z
   .strictObject({
-    interval: integer(1, 3600),
-    timeout: integer(1, 3600),
+    interval: seconds(0.2, 3600),
+    timeout: seconds(0.1, 3600),
     reliability: integer(1, MAX_PROBES),
     down: integer(1, 100),
     up: integer(1, 100),
+    latency_ms: thresholds(1, 60_000, 'ms').nullable(),
+    loss_pct: thresholds(0, 100, 'percent').nullable(),
+    window: integer(1, 100),
+    flap: z.strictObject({ changes: integer(1, 100), minutes: integer(1, 1440), hold: integer(1, 86_400) }).nullable(),
   })
   .partial();
 
@@ -224,6 +256,12 @@ const gatewayTuning = {
   failover: failover.optional(),
   firewall: firewall.optional(),
   sticky: sticky.optional(),
+  hooks: z
+    .array(checkedString(isHookPath, 'must be a path to a local executable: relative to the inventory or absolute, of [A-Za-z0-9_.@%+=,/-]'), { error: 'must be a list of paths' })
+    .max(16, { error: 'allows at most 16 hooks' })
+    .optional(),
+  hook_timeout: integer(1, 600).optional(),
+  metrics_dir: checkedString(isAbsolutePlainPath, 'must be an absolute path of [A-Za-z0-9_.@%+=,/-]').nullable().optional(),
 };
 
 const ipv4Unicast = checkedString(
@@ -298,6 +336,9 @@ const gatewayName = checkedString(isGatewayName, 'must be 1-63 of [A-Za-z0-9_.-]
 
 export const inventorySchema = z.strictObject({
   ssh: sshSchema.optional(),
+  // Also a gateway's or defaults' key; the top level is where a fleet's hooks usually live.
+  hooks: gatewayTuning.hooks,
+  hook_timeout: gatewayTuning.hook_timeout,
   defaults: z.strictObject({ ...gatewayTuning, monitor: monitorSchema.optional() }).optional(),
   gateways: z
     .record(gatewayName, gatewaySchema, { error: 'must map gateway names to gateways' })

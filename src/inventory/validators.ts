@@ -123,3 +123,12 @@ export function isPortSpec(p: unknown): boolean {
   const to = Number(m[2] ?? m[1]);
   return from <= 65535 && to <= 65535 && from <= to;
 }
+
+/** A hook's path as the inventory writes it: absolute, or relative to the inventory file. */
+export function isHookPath(s: string): boolean {
+  return /^[A-Za-z0-9_.@%+=,/-]{1,255}$/.test(s) && !s.startsWith('-') && s.split('/').every((p) => p !== '..');
+}
+
+export function isAbsolutePlainPath(s: string): boolean {
+  return /^\/[A-Za-z0-9_.@%+=,/-]{0,254}$/.test(s) && s.split('/').slice(1).every((p) => p !== '' && p !== '.' && p !== '..');
+}

@@ -16,8 +16,23 @@ export interface SshSettings {
   keepaliveIntervalMs: number;
 }
 
+/** A quality threshold pair: out of the pool past `down`, back only below `up` (hysteresis). */
+export interface QualityThresholds {
+  down: number;
+  up: number;
+}
+
+/** More than `changes` state changes within `withinS` hold the link down for `holdS`. */
+export interface FlapDamping {
+  changes: number;
+  withinS: number;
+  holdS: number;
+}
+
 export interface MonitorSettings {
+  /** Seconds between probe rounds, 0.2 and up (two decimals at most: the monitor counts hundredths). */
   intervalS: number;
+  /** An answer slower than this is a loss. */
   timeoutS: number;
   /** Probes of one round that must answer for the round to count as a success. */
   reliability: number;
@@ -25,6 +40,13 @@ export interface MonitorSettings {
   down: number;
   /** Consecutive good rounds before a link is declared up again. */
   up: number;
+  /** Average RTT over the window, in ms: degraded above `down`, up again below `up`. */
+  latencyMs: QualityThresholds | null;
+  /** Lost probes over the window, in percent. */
+  lossPct: QualityThresholds | null;
+  /** Rounds the latency and loss are computed over. */
+  window: number;
+  flap: FlapDamping | null;
 }
 
 /**
@@ -85,6 +107,14 @@ export interface PolicyRule {
   source: string;
 }
 
+export interface HookSpec {
+  /** Its file name: installed as /etc/lbprov/hooks/<name>. */
+  name: string;
+  /** Where it was read from. */
+  localPath: string;
+  content: string;
+}
+
 /** A LAN source keeps the link of its first balanced connection while it opens one at least every timeoutS. */
 export interface StickySettings {
   timeoutS: number;
@@ -115,6 +145,12 @@ export interface GatewaySpec {
   firewall: FirewallSetting;
   sticky: StickySettings | null;
   rules: PolicyRule[];
+  /** Executables the monitor runs on every link state change, read from this machine at load. */
+  hooks: HookSpec[];
+  /** Seconds a hook may run before it is killed. */
+  hookTimeoutS: number;
+  /** Where the monitor writes its Prometheus text file (node_exporter's textfile collector), or null. */
+  metricsDir: string | null;
   /** What the inventory asks that works but is probably not meant (a rule another one shadows), "file:line: ...". */
   warnings: string[];
   /** Where each key of this gateway was written, for error messages: "file:line". */

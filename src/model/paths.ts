@@ -11,6 +11,8 @@ export const MANIFEST_PATH = `${ETC_DIR}/manifest`;
 /** The firewall backend lbprov uses on the gateway ("iptables" or "nftables"). */
 export const FIREWALL_RECORD_PATH = `${ETC_DIR}/firewall`;
 export const RESTORE_SCRIPT_PATH = `${ETC_DIR}/restore.sh`;
+/** The inventory's hooks, run by the monitor on every link state change. */
+export const HOOKS_DIR = `${ETC_DIR}/hooks`;
 export const PERSIST_DIR = `${ETC_DIR}/persist`;
 export const RT_TABLES_PATH = '/etc/iproute2/rt_tables.d/lbprov.conf';
 export const MODULES_LOAD_PATH = '/etc/modules-load.d/lbprov.conf';

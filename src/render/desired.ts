@@ -4,7 +4,7 @@ import type { GatewaySpec } from '../model/inventory.js';
 import type { FactsRequest, HostFacts } from '../model/facts.js';
 import type { FileResource, Resource, ServiceResource } from '../model/resources.js';
 import { resourceId } from '../model/resources.js';
-import { FIREWALL_RECORD_PATH, MANIFEST_PATH } from '../model/paths.js';
+import { FIREWALL_RECORD_PATH, HOOKS_DIR, MANIFEST_PATH } from '../model/paths.js';
 import { ownedRanges, type OwnedRanges } from '../model/ownership.js';
 import { meaningfulLines } from '../model/text.js';
 import { InputError } from '../errors.js';
@@ -39,6 +39,7 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
       if (entry.type === 'sysctl') for (const r of resourcesFromText(entry, text, entry.template, ranges, backend)) if (r.kind === 'sysctl') sysctlKeys.add(r.key);
     }
   }
+  for (const hook of gw.hooks) filePaths.add(`${HOOKS_DIR}/${hook.name}`);
   const firewallCandidates = FIREWALL_BACKENDS.filter((b) => playbook.resources.some((e) => e.type === 'firewall' && e.backend === b.name)).map((b) => b.name);
   if (firewallCandidates.length === 0) throw new InputError(playbook.path, 'resources', 'the playbook has no firewall entry: nothing would balance');
   if (gw.firewall !== 'auto' && !firewallCandidates.includes(gw.firewall)) {
@@ -64,6 +65,8 @@ function renderPlaybook(gw: GatewaySpec, playbook: Playbook, templates: Template
 export function renderDesiredState(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, facts: HostFacts): Resource[] {
   const backend = firewallBackend(facts.firewall.chosen);
   const resources = renderPlaybook(gw, playbook, templates, backend, facts);
+  // The inventory's hooks, as they are on this machine: the monitor runs them from here.
+  resources.push(...gw.hooks.map((h) => fileResource(`${HOOKS_DIR}/${h.name}`, '0755', h.content)));
   resources.push(...kernelModuleResources(backend, facts, resources));
   const boot = renderPlaybook(gw, playbook, templates, backend, facts, 'boot');
   resources.push(...persistenceResources(gw.name, backend, templates, facts, boot, resources));

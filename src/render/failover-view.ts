@@ -66,6 +66,16 @@ export interface MonitorLinkView {
   condition: string;
   /** 1-5: the pool takes the lowest tier with a live link (the gateway's own traffic too). */
   tier: string;
+  /** Quality over the last `window` rounds: average RTT in ms and lost probes in percent; '' off. */
+  latencyDownMs: string;
+  latencyUpMs: string;
+  lossDownPct: string;
+  lossUpPct: string;
+  window: string;
+  /** Flap damping: more than `flapChanges` changes in `flapWithinS` hold the link down `flapHoldS`; '0' off. */
+  flapChanges: string;
+  flapWithinS: string;
+  flapHoldS: string;
   /** Shell that forgets the sources sticking to the link when it leaves the pool ('' without sticky). */
   stickyFlush: string;
 }
@@ -83,6 +93,11 @@ export interface FailoverView {
   linkCount: string;
   /** The table of the gateway's own traffic (view-model ownTraffic), kept by the monitor too. */
   ownTrafficTable: string;
+  /** The hooks' file names in /etc/lbprov/hooks, space-separated (a shell word list in monitor.conf). */
+  hooks: string;
+  hookTimeoutS: string;
+  /** Where the Prometheus text file goes ('' none). */
+  metricsDir: string;
   links: MonitorLinkView[];
   /** LBPROV_BALANCE as it should be now. */
   balance: BalanceView;
@@ -163,6 +178,9 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
       markMask,
       linkCount: String(gw.links.length),
       ownTrafficTable: String(ownTrafficTable(gw)),
+      hooks: gw.hooks.map((h) => h.name).join(' '),
+      hookTimeoutS: String(gw.hookTimeoutS),
+      metricsDir: gw.metricsDir ?? '',
       links: gw.links.map((l, i) => ({
         index: String(i + 1),
         name: l.name,
@@ -183,6 +201,14 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
         up: String(l.monitor.up),
         condition: conditionVariable(l.name),
         tier: String(l.tier),
+        latencyDownMs: l.monitor.latencyMs ? String(l.monitor.latencyMs.down) : '',
+        latencyUpMs: l.monitor.latencyMs ? String(l.monitor.latencyMs.up) : '',
+        lossDownPct: l.monitor.lossPct ? String(l.monitor.lossPct.down) : '',
+        lossUpPct: l.monitor.lossPct ? String(l.monitor.lossPct.up) : '',
+        window: String(l.monitor.window),
+        flapChanges: String(l.monitor.flap?.changes ?? 0),
+        flapWithinS: String(l.monitor.flap?.withinS ?? 0),
+        flapHoldS: String(l.monitor.flap?.holdS ?? 0),
         stickyFlush: gw.sticky ? backend.stickyFlush({ name: l.name, index: i + 1 }, gw.sticky) : '',
       })),
       balance: mechanism === 'condition' ? conditionBalance(gw, markMask) : plainBalance(gw, markMask, healthyMask),

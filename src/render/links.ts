@@ -4,16 +4,21 @@ import type { GatewaySpec } from '../model/inventory.js';
 import { linkRoute, resolveLinkPaths, type LinkPath } from '../routing/index.js';
 
 /**
- * The links the balancer should use: ready ones the gateway's monitor last saw up
- * ("link.<name>=up|down"; links it does not mention count as up). With none of them the
- * monitor keeps the last live set (state "balanced="), and so does lbprov; with no such
- * record, all links: never a balancer with no link.
+ * The links the balancer should use, as the gateway's monitor does (templates/monitor/pool.partial.hbs):
+ * the ready ones it last saw up ("link.<name>=up|degraded|down"; links it does not mention count as
+ * up); with none, the ready degraded ones (a slow link is better than none); with none of those it
+ * keeps the last live set (state "balanced="), and so does lbprov; with no such record, all links:
+ * never a balancer with no link.
  */
 export function healthyLinks(gw: GatewaySpec, facts: HostFacts | null, paths: readonly LinkPath[] | null = facts && resolveLinkPaths(gw, facts)): Set<string> {
   if (!facts || !paths) return new Set(gw.links.map((l) => l.name));
   const state = facts.monitor.state;
-  const up = gw.links.filter((l, i) => paths[i]!.ready && state[`link.${l.name}`] !== 'down').map((l) => l.name);
-  if (up.length > 0) return new Set(up);
+  const health = (name: string) => state[`link.${name}`] ?? 'up';
+  const ready = gw.links.filter((_, i) => paths[i]!.ready);
+  for (const wanted of ['up', 'degraded']) {
+    const live = ready.filter((l) => (wanted === 'up' ? !['down', 'degraded'].includes(health(l.name)) : health(l.name) === 'degraded')).map((l) => l.name);
+    if (live.length > 0) return new Set(live);
+  }
   const kept = (state.balanced ?? '').split(',').filter((name) => gw.links.some((l) => l.name === name));
   return new Set(kept.length > 0 ? kept : gw.links.map((l) => l.name));
 }

@@ -16,6 +16,15 @@ function pathOf(l: GatewayStatus['links'][number]): string {
   return `${l.interface} ${l.address ?? '-'}${via}${learned}`;
 }
 
+/** "rtt 3.4 ms (jitter 0.2 ms), loss 0 %, 2 changes in the last hour; held down until ...". */
+function qualityOf(l: GatewayStatus['links'][number], nowS: number): string {
+  const ms = (n: number | null) => (n === null ? '-' : `${n.toFixed(1)} ms`);
+  const parts = [`rtt ${ms(l.rttMs)} (jitter ${ms(l.jitterMs)})`, `loss ${l.lossPct === null ? '-' : `${l.lossPct} %`}`, `${l.transitionsLastHour} change${l.transitionsLastHour === 1 ? '' : 's'} in the last hour`];
+  if (l.heldUntil !== null && l.heldUntil > nowS) parts.push(`held down by flap damping for ${l.heldUntil - nowS}s more`);
+  if (l.why) parts.push(`last change: ${l.why}`);
+  return parts.join(', ');
+}
+
 export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.floor(Date.now() / 1000)): string {
   const lines: string[] = [];
   const monitor = !s.deployed
@@ -32,13 +41,14 @@ export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.fl
   lines.push(`${c.bold(s.gateway)}: ${monitor}, ${details.join(', ')}`);
   const width = Math.max(...s.links.map((l) => l.name.length));
   for (const l of s.links) {
-    const state = l.state === 'up' ? c.green('up  ') : l.state === 'down' ? c.red('down') : c.dim('?   ');
+    const state = l.state === 'up' ? c.green('up      ') : l.state === 'degraded' ? c.yellow('degraded') : l.state === 'down' ? c.red('down    ') : c.dim('?       ');
     const since = l.since !== null ? `since ${new Date(l.since * 1000).toISOString().replace('.000Z', 'Z')} (${ago(Math.max(0, nowS - l.since))})` : 'since -';
     const connections = l.connections === null ? 'connections unknown' : `${l.connections} connection${l.connections === 1 ? '' : 's'}`;
     const tier = s.links.some((x) => x.tier !== 1) ? `  tier ${l.tier}` : '';
     const sticky = l.stickySources === null ? '' : `  ${l.stickySources} sticky source${l.stickySources === 1 ? '' : 's'}`;
     lines.push(`  ${l.name.padEnd(width)}  ${state}  ${since}  last ${l.last ?? '-'}  mark ${l.mark}  ${connections}${tier}${sticky}`);
     lines.push(`  ${' '.repeat(width)}  ${c.dim(pathOf(l))}`);
+    lines.push(`  ${' '.repeat(width)}  ${c.dim(qualityOf(l, nowS))}`);
   }
   for (const a of s.audit) {
     const changes = a.changes === null ? '' : ` ${a.changes} change${a.changes === 1 ? '' : 's'}`;

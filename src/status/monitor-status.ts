@@ -12,6 +12,19 @@ import { DONE_LINE, newMarker, parseKeyValues, PREAMBLE, readSections, sectionCa
 
 export interface LinkStatus {
   name: string;
+  /** Takes new connections now (in the pool). */
+  inPool: boolean | null;
+  /** Over the monitor's window: average RTT and jitter in ms, lost probes in percent; null unknown. */
+  rttMs: number | null;
+  jitterMs: number | null;
+  lossPct: number | null;
+  /** State changes since the monitor started, and in the last hour. */
+  transitions: number | null;
+  transitionsLastHour: number;
+  /** Flap damping holds the link down until then (Unix time), or null. */
+  heldUntil: number | null;
+  /** Why the last change happened, as the monitor logged it. */
+  why: string;
   interface: string;
   /** static | dhcp | none (point-to-point), from the inventory. */
   kind: string;
@@ -28,7 +41,7 @@ export interface LinkStatus {
   /** LAN sources sticking to the link now; null without sticky (or when the gateway could not say). */
   stickySources: number | null;
   /** As the monitor sees it; null when the state file does not mention the link. */
-  state: 'up' | 'down' | null;
+  state: 'up' | 'degraded' | 'down' | null;
   /** Unix time of the last change the monitor saw (or of its start). */
   since: number | null;
   /** The last probe round, e.g. "2/2 ok 3ms" or "0/1 fail". */
@@ -198,8 +211,19 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
     const health = state.get(`link.${l.name}`);
     const ready = state.get(`link.${l.name}.ready`);
     const source = state.get(`link.${l.name}.source`) ?? '';
+    const key = (k: string) => state.get(`link.${l.name}.${k}`);
+    const changes = (key('changes') ?? '').split(' ').map(integer).filter((t): t is number => t !== null);
+    const held = integer(key('held_until'));
     return {
       name: l.name,
+      inPool: key('in_pool') === '1' ? true : key('in_pool') === '0' ? false : null,
+      rttMs: integer(key('rtt_us')) === null ? null : integer(key('rtt_us'))! / 1000,
+      jitterMs: integer(key('jitter_us')) === null ? null : integer(key('jitter_us'))! / 1000,
+      lossPct: integer(key('loss_pm')) === null ? null : integer(key('loss_pm'))! / 10,
+      transitions: integer(key('transitions')),
+      transitionsLastHour: now === null ? changes.length : changes.filter((t) => now - t < 3600).length,
+      heldUntil: held && held > 0 ? held : null,
+      why: /^[A-Za-z0-9 ._:,/()%+-]{0,400}$/.test(key('why') ?? '') ? (key('why') ?? '') : '',
       interface: l.interface,
       kind: l.nextHop.kind,
       ready: ready === '1' ? true : ready === '0' ? false : null,
@@ -209,7 +233,7 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
       nextHopSource: NEXT_HOP_SOURCES.has(source) ? source : null,
       tier: l.tier,
       stickySources: gw.sticky ? integer(sticky.get(l.name)?.trim()) : null,
-      state: health === 'up' || health === 'down' ? health : null,
+      state: health === 'up' || health === 'degraded' || health === 'down' ? health : null,
       since: integer(state.get(`link.${l.name}.since`)),
       last: state.get(`link.${l.name}.last`) || null,
       mark: hex(linkMark(gw.markMask, i)),

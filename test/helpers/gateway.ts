@@ -2,7 +2,7 @@
 import type { GatewaySpec } from '../../src/model/inventory.js';
 import type { HostFacts } from '../../src/model/facts.js';
 
-const monitor = { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } as const;
+const monitor = { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, latencyMs: null, lossPct: null, window: 10, flap: null } as const;
 
 export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
   return {
@@ -25,6 +25,9 @@ export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
     firewall: 'auto',
     sticky: null,
     rules: [],
+    hooks: [],
+    hookTimeoutS: 10,
+    metricsDir: null,
     warnings: [],
     source: 'test.yml:1',
   };

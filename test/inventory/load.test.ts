@@ -55,7 +55,7 @@ describe('the core issue example', () => {
           weight: 3,
           tier: 1,
           probes: ['198.51.100.1'],
-          monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },
+          monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, latencyMs: null, lossPct: null, window: 10, flap: { changes: 8, withinS: 600, holdS: 300 } },
         },
         {
           name: 'isp2',
@@ -64,7 +64,7 @@ describe('the core issue example', () => {
           weight: 1,
           tier: 1,
           probes: ['203.0.113.1'],
-          monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 },
+          monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, latencyMs: null, lossPct: null, window: 10, flap: { changes: 8, withinS: 600, holdS: 300 } },
         },
       ],
       markMask: 0xf0000000,
@@ -74,6 +74,9 @@ describe('the core issue example', () => {
       firewall: 'auto',
       sticky: null,
       rules: [],
+      hooks: [],
+      hookTimeoutS: 10,
+      metricsDir: '/var/lib/prometheus/node-exporter',
       warnings: [],
       source: 'example.yml:7',
     });
@@ -139,8 +142,8 @@ describe('overrides', () => {
 
   it('defaults probes to the next hop and layers monitor settings link > defaults > built-in', () => {
     expect(plain?.links[0]?.probes).toEqual(['198.51.100.1']);
-    expect(plain?.links[0]?.monitor).toEqual({ intervalS: 5, timeoutS: 1, reliability: 1, down: 2, up: 3 });
-    expect(plain?.links[1]?.monitor).toEqual({ intervalS: 5, timeoutS: 1, reliability: 2, down: 2, up: 5 });
+    expect(plain?.links[0]?.monitor).toEqual({ intervalS: 5, timeoutS: 1, reliability: 1, down: 2, up: 3, latencyMs: null, lossPct: null, window: 10, flap: { changes: 8, withinS: 600, holdS: 300 } });
+    expect(plain?.links[1]?.monitor).toEqual({ intervalS: 5, timeoutS: 1, reliability: 2, down: 2, up: 5, latencyMs: null, lossPct: null, window: 10, flap: { changes: 8, withinS: 600, holdS: 300 } });
   });
 
   it('lets a gateway override every setting, and null clear an optional one', () => {

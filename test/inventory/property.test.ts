@@ -82,7 +82,7 @@ function assertSafe(inventory: Inventory): void {
   }
   const isInt = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
   for (const g of inventory.gateways) {
-    expect(Object.keys(g).sort()).toEqual(['failover', 'firewall', 'lanInterfaces', 'links', 'markMask', 'name', 'priorityBase', 'rules', 'source', 'ssh', 'sshExplicit', 'sticky', 'tableBase', 'warnings']);
+    expect(Object.keys(g).sort()).toEqual(['failover', 'firewall', 'hookTimeoutS', 'hooks', 'lanInterfaces', 'links', 'markMask', 'metricsDir', 'name', 'priorityBase', 'rules', 'source', 'ssh', 'sshExplicit', 'sticky', 'tableBase', 'warnings']);
     for (const key of g.sshExplicit ?? []) expect(['host', ...Object.keys(g.ssh), 'identityFile', 'proxyJump']).toContain(key);
     expect(isGatewayName(g.name), g.name).toBe(true);
     expect(g.source).toMatch(new RegExp(`^${FILE}:\\d+$`));
@@ -110,7 +110,9 @@ function assertSafe(inventory: Inventory): void {
       if (link.nextHop.kind === 'static') expect(isUnicastIPv4(link.nextHop.address), link.nextHop.address).toBe(true);
       expect(isInt(link.weight, 1, 100)).toBe(true);
       for (const probe of link.probes) expect(isUnicastIPv4(probe), probe).toBe(true);
-      for (const n of Object.values(link.monitor)) expect(isInt(n, 1, 3600)).toBe(true);
+      const m = link.monitor;
+      for (const n of [m.reliability, m.down, m.up, m.window]) expect(isInt(n, 1, 3600)).toBe(true);
+      expect(m.intervalS >= 0.2 && m.intervalS <= 3600 && m.timeoutS <= m.intervalS).toBe(true);
     }
   }
 }

@@ -29,7 +29,7 @@ export const templates = loadTemplateSet(playbook.templatesDir);
 /** A gateway spec with the given weights and monitor settings on every link. */
 export function monitoredGateway(weights: number[], monitor: Partial<MonitorSettings> = {}): GatewaySpec {
   const gw = gatewaySpec(weights);
-  const settings: MonitorSettings = { intervalS: 1, timeoutS: 1, reliability: 1, down: 3, up: 2, ...monitor };
+  const settings: MonitorSettings = { intervalS: 1, timeoutS: 1, reliability: 1, down: 3, up: 2, latencyMs: null, lossPct: null, window: 10, flap: null, ...monitor };
   return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { ...settings } })) };
 }
 

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { renderDesiredState, resourcesFromText } from '../../src/render/desired.js';
 import { ownedRanges } from '../../src/model/ownership.js';
 import type { GatewaySpec } from '../../src/model/inventory.js';
@@ -374,6 +376,108 @@ describe('monitor.sh run: tiers and sticky sources', () => {
     expect(s.tableRoute(116)).toBe('default via 203.0.113.9 dev wan2');
     await s.round({ isp1: 'fail', isp2: 'fail', isp3: 'ok' });
     expect(s.tableRoute(116)).toBe('default via 203.0.113.17 dev wan3');
+  });
+});
+
+describe('monitor.sh run: link quality, flap damping, hooks, metrics', () => {
+  const quality = { latencyMs: { down: 500, up: 250 }, lossPct: { down: 20, up: 5 }, window: 10 };
+
+  it('takes a slow link out on latency over the window and brings it back below the up threshold, not between', async () => {
+    const gw = monitoredGateway([3, 1], { ...quality, window: 3 });
+    const s = sandbox(gw);
+    await s.start();
+    await s.round({ isp1: { rttMs: 700 }, isp2: 'ok' });
+    let state = await s.round({ isp1: { rttMs: 700 }, isp2: 'ok' });
+    // (700 + 700) / 2 = 700 ms over 500: degraded, out of the pool like a dead link.
+    expect(state).toMatchObject({ 'link.isp1': 'degraded', 'link.isp1.in_pool': '0', balanced: 'isp2', 'link.isp1.rtt_us': '700000' });
+    expect(payloadBalance(s.swaps().at(-1)!.payload, gw)).toEqual(renderedBalance(gw, ['isp1']));
+    // A slow link's connections still work: nothing is deleted.
+    expect(s.conntrack()).toEqual([]);
+    // 300 ms: between the thresholds, the state does not change.
+    for (let i = 0; i < 3; i++) state = await s.round({ isp1: { rttMs: 300 }, isp2: 'ok' });
+    expect(state['link.isp1']).toBe('degraded');
+    for (let i = 0; i < 3; i++) state = await s.round({ isp1: { rttMs: 100 }, isp2: 'ok' });
+    expect(state).toMatchObject({ 'link.isp1': 'up', 'link.isp1.in_pool': '1', balanced: 'isp1,isp2' });
+  });
+
+  it('takes a lossy link out on loss over the window (without 3 failures in a row), and keeps a degraded link when it is the last one', async () => {
+    const gw = monitoredGateway([3, 1], quality);
+    const s = sandbox(gw);
+    await s.start();
+    let state: Record<string, string> = {};
+    for (const a of ['ok', 'fail', 'ok', 'fail', 'ok'] as const) state = await s.round({ isp1: a, isp2: 'ok' });
+    expect(state).toMatchObject({ 'link.isp1': 'degraded', 'link.isp1.loss_pm': '400', balanced: 'isp2' });
+    expect(state['link.isp1.why']).toMatch(/^loss \d+\.\d % over the window \(down above 20 %\)$/);
+    // isp2 dies: the degraded isp1 is the last live link and takes the pool back.
+    for (let i = 0; i < 3; i++) state = await s.round({ isp1: 'ok', isp2: 'fail' });
+    expect(state).toMatchObject({ 'link.isp2': 'down', 'link.isp1': 'degraded', balanced: 'isp1', all_down: '0' });
+  });
+
+  it('holds a link that flaps more than allowed down for the hold time, and says so', async () => {
+    const gw = monitoredGateway([3, 1], { down: 1, up: 1, flap: { changes: 3, withinS: 600, holdS: 30 } });
+    const s = sandbox(gw);
+    await s.start();
+    let state: Record<string, string> = {};
+    for (const a of ['fail', 'ok', 'fail', 'ok'] as const) state = await s.round({ isp1: a, isp2: 'ok' });
+    expect(state['link.isp1']).toBe('down');
+    expect(state['link.isp1.why']).toMatch(/^flapping: 4 changes in 10 min, held down for 30s/);
+    expect(Number(state['link.isp1.held_until'])).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) state = await s.round({ isp1: 'ok', isp2: 'ok' });
+    expect(state['link.isp1']).toBe('down');
+    await s.tick(30);
+    state = await s.round({ isp1: 'ok', isp2: 'ok' });
+    expect(state).toMatchObject({ 'link.isp1': 'up', 'link.isp1.held_until': '0' });
+  });
+
+  it('runs each hook with the change in its environment, in its own process, and kills one past its timeout', async () => {
+    const out = join(tmpdir(), `lbprov-hook-${process.pid}-${Date.now()}`);
+    const hooks = [
+      { name: 'record.sh', localPath: '/x', content: `#!/bin/sh\necho "$LBPROV_LINK $LBPROV_EVENT $LBPROV_LIVE_LINKS [$LBPROV_REASON]" >> ${out}\n` },
+      { name: 'slow.sh', localPath: '/y', content: '#!/bin/sh\nsleep 60\n' },
+    ];
+    const gw = { ...monitoredGateway([3, 1], { down: 2 }), hooks, hookTimeoutS: 1 };
+    const s = sandbox(gw);
+    for (const h of hooks) {
+      mkdirSync(join(s.etc, 'hooks'), { recursive: true });
+      writeFileSync(join(s.etc, 'hooks', h.name), h.content, { mode: 0o755 });
+    }
+    try {
+      await s.start();
+      await s.round({ isp1: 'fail', isp2: 'ok' });
+      const started = Date.now();
+      await s.round({ isp1: 'fail', isp2: 'ok' });
+      // The slow hook did not hold the loop up.
+      expect(Date.now() - started).toBeLessThan(1500);
+      await waitFor('the record hook', () => existsSync(out) && readFileSync(out, 'utf8'));
+      expect(readFileSync(out, 'utf8')).toBe('isp1 down isp2 [2 failed rounds in a row (0/1 probes answered, 1 needed)]\n');
+      await waitFor('the slow hook to be killed', () => /hook .*slow\.sh \(isp1 down\) killed after 1s/.test(s.log()), 6000);
+    } finally {
+      rmSync(out, { force: true });
+    }
+  });
+
+  it('writes a Prometheus text file a real parser reads, whose values are the state file\'s', async () => {
+    const metrics = mkdtempSync(join(tmpdir(), 'lbprov-metrics-'));
+    const gw = { ...monitoredGateway([3, 1], quality), metricsDir: metrics };
+    const s = sandbox(gw);
+    try {
+      await s.start();
+      await s.round({ isp1: { rttMs: 12.5 }, isp2: 'ok' });
+      await s.round({ isp1: { rttMs: 17.5 }, isp2: 'fail' });
+      const state = await s.round({ isp1: 'ok', isp2: 'fail' });
+      const families = parsePrometheusTextFormat(readFileSync(join(metrics, 'lbprov.prom'), 'utf8'));
+      const value = (name: string, labels: Record<string, string>) =>
+        Number(families.find((f) => f.name === name)!.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))!.value);
+      expect(value('lbprov_link_up', { link: 'isp1' })).toBe(1);
+      expect(value('lbprov_link_up', { link: 'isp2' })).toBe(state['link.isp2.in_pool'] === '1' ? 1 : 0);
+      expect(value('lbprov_link_rtt_seconds', { link: 'isp1' })).toBeCloseTo(Number(state['link.isp1.rtt_us']) / 1e6, 6);
+      expect(value('lbprov_link_loss_ratio', { link: 'isp2' })).toBeCloseTo(Number(state['link.isp2.loss_pm']) / 1000, 3);
+      expect(value('lbprov_link_state', { link: 'isp2', state: state['link.isp2']! })).toBe(1);
+      expect(value('lbprov_live_links', {})).toBe(state.balanced!.split(',').length);
+      expect(families.find((f) => f.name === 'lbprov_link_transitions_total')!.type).toBe('COUNTER');
+    } finally {
+      rmSync(metrics, { recursive: true, force: true });
+    }
   });
 });
 

@@ -18,7 +18,7 @@ const templates = loadTemplateSet(playbook.templatesDir);
 
 function gateway(weights: number[], failover: FailoverMode = 'auto'): GatewaySpec {
   const gw = gatewaySpec(weights);
-  return { ...gw, failover, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
+  return { ...gw, failover, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, latencyMs: null, lossPct: null, window: 10, flap: null } })) };
 }
 
 /** Module facts, and the matches iptables lists as registered. */
@@ -165,7 +165,7 @@ describe('condition mechanism', () => {
 describe('monitor settings (monitor.conf)', () => {
   it('carries every per-link setting and the init system, and nothing a lease or address change would alter', () => {
     const gw = gateway([3, 1]);
-    gw.links[1] = { ...gw.links[1]!, probes: ['198.51.100.9', '192.0.2.9'], monitor: { intervalS: 5, timeoutS: 2, reliability: 2, down: 4, up: 6 } };
+    gw.links[1] = { ...gw.links[1]!, probes: ['198.51.100.9', '192.0.2.9'], monitor: { intervalS: 5, timeoutS: 2, reliability: 2, down: 4, up: 6, latencyMs: null, lossPct: null, window: 10, flap: null } };
     const facts = factsWith(gw);
     facts.tools = { ...facts.tools, initSystem: 'systemd' };
     const conf = fileOf(renderDesiredState(gw, playbook, templates, facts), '/etc/lbprov/monitor.conf');

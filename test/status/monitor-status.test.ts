@@ -8,7 +8,7 @@ import { gatewaySpec } from '../helpers/gateway.js';
 
 function gateway(): GatewaySpec {
   const gw = gatewaySpec([3, 1]);
-  return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3 } })) };
+  return { ...gw, links: gw.links.map((l) => ({ ...l, monitor: { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, latencyMs: null, lossPct: null, window: 10, flap: null } })) };
 }
 
 const section = (marker: string, name: string, lines: string[]) => [`@@${marker} begin ${name}`, ...lines, '', `@@${marker} end ${name} 0`];
@@ -41,6 +41,14 @@ describe('parseStatusOutput', () => {
     'link.isp2.ready=0',
     'link.isp2.address=$(reboot)',
     'link.isp2.reason=interface wan2 does not exist',
+    'link.isp1.in_pool=0',
+    'link.isp1.rtt_us=3400',
+    'link.isp1.jitter_us=250',
+    'link.isp1.loss_pm=125',
+    'link.isp1.transitions=3',
+    'link.isp1.changes=1699990000 1700000040 1700000050',
+    'link.isp1.held_until=1700000350',
+    'link.isp1.why=flapping: 4 changes in 10 min, held down for 300s (up: 3 good rounds in a row)',
   ];
 
   it('reads per-link health, last probe, mark and tracked connections of a running monitor', () => {
@@ -50,15 +58,18 @@ describe('parseStatusOutput', () => {
       'm1',
     );
     expect(s).toMatchObject({ deployed: true, running: true, pid: 4242, workerPid: 4243, revision: 'abcdef0123456789', mechanism: 'chain-swap', allDown: false, balanced: ['isp2'], age: 1, errors: [], warnings: [] });
-    expect(s.links).toEqual([
+    expect(s.links[0]).toMatchObject({ inPool: false, rttMs: 3.4, jitterMs: 0.25, lossPct: 12.5, transitions: 3, transitionsLastHour: 2, heldUntil: 1700000350 });
+    expect(s.links[1]).toMatchObject({ inPool: null, rttMs: null, lossPct: null, transitionsLastHour: 0, heldUntil: null, why: '' });
+    expect(s.links.map(({ inPool: _a, rttMs: _b, jitterMs: _c, lossPct: _d, transitions: _e, transitionsLastHour: _f, heldUntil: _g, why: _h, ...rest }) => rest)).toEqual([
       { name: 'isp1', interface: 'wan1', kind: 'static', ready: true, reason: '', address: '203.0.113.2', nextHop: '198.51.100.1', nextHopSource: 'dhcp-lease', tier: 1, stickySources: null, state: 'down', since: 1700000050, last: '0/1 fail', mark: '0x10000000', connections: 0 },
       { name: 'isp2', interface: 'wan2', kind: 'static', ready: false, reason: 'interface wan2 does not exist', address: null, nextHop: null, nextHopSource: null, tier: 1, stickySources: null, state: 'up', since: 1699990000, last: '1/1 ok 3ms', mark: '0x20000000', connections: 17 },
     ]);
     const text = formatGatewayStatus(s, plainColours, 1700000110);
     expect(text).toContain('gw-a1: monitor running (pid 4242, worker 4243), chain-swap, balancing over isp2');
-    expect(text).toMatch(/isp1 {2}down {2}since 2023-11-14T22:14:10Z \(60s ago\) {2}last 0\/1 fail {2}mark 0x10000000 {2}0 connections/);
+    expect(text).toMatch(/isp1 {2}down {6}since 2023-11-14T22:14:10Z \(60s ago\) {2}last 0\/1 fail {2}mark 0x10000000 {2}0 connections/);
     expect(text).toContain('wan1 203.0.113.2 via 198.51.100.1 (DHCP lease)');
     expect(text).toContain('wan2: not ready: interface wan2 does not exist');
+    expect(text).toContain('rtt 3.4 ms (jitter 0.3 ms), loss 12.5 %, 2 changes in the last hour, held down by flap damping for 240s more, last change: flapping:');
   });
 
   it('reports a deployed monitor that is not running as an error', () => {
