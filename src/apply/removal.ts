@@ -1,12 +1,19 @@
 /**
  * What `down` removes that the resource diff cannot see: the stopped monitor's runtime files (its
- * last view of link health would shape the next up) and lbprov's emptied folders. The lock, the
- * apply records (/var/lib/lbprov/txn) and the monitor's log stay.
+ * last view of link health would shape the next up), lbprov's emptied folders and, on systemd,
+ * the removed units in systemd's memory. The lock, the apply records (/var/lib/lbprov/txn) and
+ * the monitor's log stay.
  */
 import { ETC_DIR, MONITOR_STATE_PATH, PERSIST_DIR, RUN_DIR } from '../model/paths.js';
 import { shellQuote } from '../remote/quote.js';
 
 export function leftoversScript(services: readonly string[]): string {
   const runtime = services.map((name) => `${shellQuote(`${RUN_DIR}/${name}`)}.*`);
-  return [`rm -rf ${shellQuote(MONITOR_STATE_PATH)} ${runtime.join(' ')}`, `rmdir ${PERSIST_DIR} ${ETC_DIR} 2>/dev/null`, 'true'].join('\n');
+  return [
+    `rm -rf ${shellQuote(MONITOR_STATE_PATH)} ${runtime.join(' ')}`,
+    `rmdir ${PERSIST_DIR} ${ETC_DIR} 2>/dev/null`,
+    // The units' files are gone: systemd forgets them instead of listing them "not-found".
+    'if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then systemctl daemon-reload; fi',
+    'true',
+  ].join('\n');
 }

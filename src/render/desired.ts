@@ -29,7 +29,7 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
   const services = new Set<string>();
   for (const backend of FIREWALL_BACKENDS) {
     const view = buildBalancerView(gw, backend, null);
-    for (const entry of playbook.resources.filter((e) => rendersFor(e, gw, backend.name))) {
+    for (const entry of playbook.resources.filter((e) => rendersFor(e, gw, backend.name, null))) {
       if (entry.type === 'file') filePaths.add(entry.path);
       if (entry.type === 'service') {
         services.add(entry.name);
@@ -52,13 +52,13 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
 function renderPlaybook(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, backend: FirewallBackend, facts: HostFacts, mode: 'now' | 'boot' = 'now'): Resource[] {
   const view = buildBalancerView(gw, backend, facts, mode);
   const ranges = ownedRanges(gw);
-  const entries = playbook.resources.filter((e) => rendersFor(e, gw, backend.name));
+  const entries = playbook.resources.filter((e) => rendersFor(e, gw, backend.name, facts.tools.initSystem));
   const resources: Resource[] = [];
   for (const entry of entries) {
     if (entry.type === 'service') continue;
     resources.push(...resourcesFromText(entry, templates.render(entry.template, view), `${templates.dir}/${entry.template}`, ranges, backend));
   }
-  for (const entry of entries) if (entry.type === 'service') resources.push(serviceResource(entry, resources, playbook.path));
+  for (const entry of entries) if (entry.type === 'service') resources.push(serviceResource(entry, resources, playbook));
   return resources;
 }
 
@@ -80,12 +80,18 @@ export function renderDesiredState(gw: GatewaySpec, playbook: Playbook, template
   return resources;
 }
 
-/** A service's revision is the hash of the files it runs from: changing one restarts it. */
-function serviceResource(entry: Extract<PlaybookEntry, { type: 'service' }>, resources: Resource[], source: string): ServiceResource {
+/**
+ * A service's revision is the hash of the files it runs from: changing one restarts it. A listed
+ * file the playbook declares but does not render on this gateway (`when:`) is left out.
+ */
+function serviceResource(entry: Extract<PlaybookEntry, { type: 'service' }>, resources: Resource[], playbook: Playbook): ServiceResource {
   const hash = createHash('sha256');
   for (const path of entry.files) {
     const file = resources.find((r): r is FileResource => r.kind === 'file' && r.path === path);
-    if (!file) throw new InputError(source, `service ${entry.name}`, `file ${path} is not rendered by any playbook entry before it`);
+    if (!file) {
+      if (playbook.resources.some((e) => e.type === 'file' && e.path === path)) continue;
+      throw new InputError(playbook.path, `service ${entry.name}`, `file ${path} is not rendered by any playbook entry before it`);
+    }
     hash.update(`${path}\0${file.mode}\0${file.content}\0`);
   }
   return { kind: 'service', id: resourceId('service', entry.name), name: entry.name, revision: hash.digest('hex').slice(0, 16) };

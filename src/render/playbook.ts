@@ -12,8 +12,11 @@ const templateName = z.string().regex(/^([A-Za-z0-9_-]+\/)?[A-Za-z0-9_-][A-Za-z0
 const ownedPath = z.string().refine(isPlaybookFile, 'a path lbprov owns (/etc/lbprov/..., /var/lib/lbprov/..., .../lbprov.conf), without ".." or empty segments');
 /** An entry with `backend:` renders only on gateways that use that firewall backend. */
 const backend = z.enum(FIREWALL_BACKENDS).optional();
-/** An entry with `when:` renders only on gateways it names: `dhcp-links`, those with a `gateway: dhcp` link. */
-const PLAYBOOK_CONDITIONS = ['dhcp-links'] as const;
+/**
+ * An entry with `when:` renders only on gateways it names: `dhcp-links`, those with a `gateway: dhcp`
+ * link; `systemd`, those whose init system is systemd.
+ */
+const PLAYBOOK_CONDITIONS = ['dhcp-links', 'systemd'] as const;
 const when = z.enum(PLAYBOOK_CONDITIONS).optional();
 
 const entry = z.discriminatedUnion('type', [
@@ -49,9 +52,10 @@ const playbookSchema = z.strictObject({
 type RawEntry = z.infer<typeof entry>;
 export type PlaybookEntry = Exclude<RawEntry, { type: 'iptables' }>;
 
-/** Whether an entry renders on gateway `gw` when it uses `chosen`. */
-export function rendersFor(e: PlaybookEntry, gw: Pick<GatewaySpec, 'links'>, chosen: FirewallBackendName): boolean {
+/** Whether an entry renders on gateway `gw` when it uses `chosen` and runs `init` (null: not known yet, so it may). */
+export function rendersFor(e: PlaybookEntry, gw: Pick<GatewaySpec, 'links'>, chosen: FirewallBackendName, init: 'systemd' | 'other' | null): boolean {
   if ('when' in e && e.when === 'dhcp-links' && !gw.links.some((l) => l.nextHop.kind === 'dhcp')) return false;
+  if ('when' in e && e.when === 'systemd' && init === 'other') return false;
   return !('backend' in e) || e.backend === undefined || e.backend === chosen;
 }
 

@@ -54,6 +54,8 @@ export function formatGatewayStatus(s: GatewayStatus, c: Colours, nowS = Math.fl
     const changes = a.changes === null ? '' : ` ${a.changes} change${a.changes === 1 ? '' : 's'}`;
     lines.push(c.dim(`  ${a.time}  ${a.result.padEnd(11)}${changes}  by ${a.by || '?'}${a.from ? ` from ${a.from}` : ''}  run ${a.run || '?'}`));
   }
+  if (s.restarts !== null && s.restarts > 0) lines.push(c.yellow(`  systemd restarted the monitor ${s.restarts} time${s.restarts === 1 ? '' : 's'}`));
+  if (s.events.length > 0) lines.push(c.dim(`  last events (${s.eventsFrom === 'journal' ? 'journalctl -u lbprov-monitor.service' : '/var/log/lbprov/monitor.log'}):`), ...s.events.map((e) => c.dim(`    ${e}`)));
   for (const e of s.errors) lines.push(c.red(`  error: ${e}`));
   for (const w of s.warnings) lines.push(c.yellow(`  warning: ${w}`));
   return lines.join('\n');

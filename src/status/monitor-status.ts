@@ -4,7 +4,7 @@
  */
 import type { GatewaySpec } from '../model/inventory.js';
 import { hex, linkMark } from '../model/ownership.js';
-import { AUDIT_LOG, FIREWALL_RECORD_PATH, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { AUDIT_LOG, FIREWALL_RECORD_PATH, LOG_DIR, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
 import { isIpv4 } from '../model/net.js';
 import { shellQuote } from '../remote/quote.js';
@@ -70,6 +70,11 @@ export interface GatewayStatus {
   links: LinkStatus[];
   /** The last applies, confirms and reverts recorded on the gateway, oldest first. */
   audit: AuditRecord[];
+  /** The monitor's last log lines: from its unit's journal on systemd, else its log file. */
+  events: string[];
+  eventsFrom: 'journal' | 'file';
+  /** Times systemd restarted the monitor (NRestarts); null without systemd. */
+  restarts: number | null;
   /** Problems worth an exit code 1: a deployed monitor that is not running. */
   errors: string[];
   /** Oddities that are not errors (no monitor deployed, a state file that stopped moving). */
@@ -108,12 +113,25 @@ export function parseAuditLines(body: string): AuditRecord[] {
   return records;
 }
 
+/** The gateway's log lines are shown, not trusted: control characters out, each cut to 300 characters. */
+function parseEvents(body: string): Pick<GatewayStatus, 'events' | 'eventsFrom' | 'restarts'> {
+  const lines = body.split('\n');
+  const value = (key: string) => lines.find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);
+  return {
+    eventsFrom: value('from') === 'journal' ? 'journal' : 'file',
+    restarts: integer(value('restarts')),
+    events: lines.filter((l) => l.startsWith('line=')).map((l) => l.slice(5).replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, 300)),
+  };
+}
+
 export interface StatusScript {
   marker: string;
   script: string;
 }
 
-const SECTIONS = ['state', 'service', 'conntrack', 'sticky', 'audit'] as const;
+const SECTIONS = ['state', 'service', 'conntrack', 'sticky', 'audit', 'events'] as const;
+const EVENTS = 8;
+const MONITOR_UNIT = 'lbprov-monitor.service';
 /** templates/monitor/loop.partial.hbs writes its state at least this often. */
 const STATE_HEARTBEAT_S = 5;
 const AUDIT_RECORDS = 5;
@@ -167,6 +185,15 @@ export function buildStatusScript(gw: GatewaySpec, marker = newMarker()): Status
     sectionCall('conntrack', connectionCountScript(gw)),
     sectionCall('sticky', stickyCountScript(gw)),
     sectionCall('audit', `tail -n ${AUDIT_RECORDS} ${AUDIT_LOG} 2>/dev/null; true`),
+    sectionCall(
+      'events',
+      [
+        `if [ -d /run/systemd/system ] && command -v journalctl >/dev/null 2>&1; then`,
+        `  echo from=journal; echo "restarts=$(systemctl show -p NRestarts --value ${MONITOR_UNIT} 2>/dev/null)"`,
+        `  journalctl -u ${MONITOR_UNIT} -n ${EVENTS} -o short-iso --no-pager -q 2>/dev/null | sed 's/^/line=/'`,
+        `else echo from=file; tail -n ${EVENTS} ${LOG_DIR}/monitor.log 2>/dev/null | sed 's/^/line=/'; fi; true`,
+      ].join('\n'),
+    ),
     DONE_LINE,
   ];
   return { marker, script: lines.join('\n') + '\n' };
@@ -254,6 +281,7 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
     age,
     links,
     audit: parseAuditLines(bodies.get('audit')!),
+    ...parseEvents(bodies.get('events')!),
     errors,
     warnings,
   };

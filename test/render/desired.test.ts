@@ -77,7 +77,7 @@ describe('renderDesiredState with the shipped balancer playbook', () => {
       '/etc/lbprov/monitor.sh',
       '/etc/lbprov/monitor.conf',
       '/etc/lbprov/balance.variants',
-      '/etc/lbprov/lbprov-monitor.service',
+      '/etc/systemd/system/lbprov-monitor.service',
       '/etc/lbprov/restore.sh',
     ]);
     expect(request.services).toEqual(['monitor']);

@@ -13,7 +13,7 @@ function gateway(): GatewaySpec {
 
 const section = (marker: string, name: string, lines: string[]) => [`@@${marker} begin ${name}`, ...lines, '', `@@${marker} end ${name} 0`];
 const output = (marker: string, state: string[], service: string[], counts: string[], audit: string[] = []) =>
-  [...section(marker, 'state', state), ...section(marker, 'service', service), ...section(marker, 'conntrack', counts), ...section(marker, 'sticky', []), ...section(marker, 'audit', audit), `@@${marker} done`, ''].join('\n');
+  [...section(marker, 'state', state), ...section(marker, 'service', service), ...section(marker, 'conntrack', counts), ...section(marker, 'sticky', []), ...section(marker, 'audit', audit), ...section(marker, 'events', ['from=file', 'line=2026-12-02T01:00:00+0000 link isp1 down: 3 failed rounds in a row\u001b[31m']), `@@${marker} done`, ''].join('\n');
 
 describe('parseStatusOutput', () => {
   it('keeps well-formed audit records and drops crafted ones', () => {
@@ -69,6 +69,8 @@ describe('parseStatusOutput', () => {
     expect(text).toMatch(/isp1 {2}down {6}since 2023-11-14T22:14:10Z \(60s ago\) {2}last 0\/1 fail {2}mark 0x10000000 {2}0 connections/);
     expect(text).toContain('wan1 203.0.113.2 via 198.51.100.1 (DHCP lease)');
     expect(text).toContain('wan2: not ready: interface wan2 does not exist');
+    expect(s).toMatchObject({ eventsFrom: 'file', restarts: null, events: ['2026-12-02T01:00:00+0000 link isp1 down: 3 failed rounds in a row [31m'] });
+    expect(text).toContain('last events (/var/log/lbprov/monitor.log):');
     expect(text).toContain('rtt 3.4 ms (jitter 0.3 ms), loss 12.5 %, 2 changes in the last hour, held down by flap damping for 240s more, last change: flapping:');
   });
 
