@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** lbprov command line: parses arguments and hands each command to its module. */
 import { Command, Option } from 'commander';
 import type { PlanOptions } from './plan.js';
@@ -10,11 +9,12 @@ import { statusCommand, type StatusOptions } from './status.js';
 import { checkCommand, type CheckOptions } from './check.js';
 import { downCommand, type DownOptions } from './down.js';
 import { reportFatal } from './output.js';
+import { LBPROV_VERSION } from './version.js';
 
 const program = new Command()
   .name('lbprov')
   .description('Weighted multi-link load balancing with failover on Linux gateways, over SSH.')
-  .version('0.1.0')
+  .version(LBPROV_VERSION)
   .showHelpAfterError();
 
 const INVENTORY_HELP = 'inventory: NAME reads inventories/NAME.yml, or a path';
