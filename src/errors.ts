@@ -37,6 +37,14 @@ export class RemoteError extends LbprovError {
 }
 
 /**
+ * A connection attempt that failed in a way that often passes (no route yet, a reset, a refusal,
+ * a handshake dropped before authentication by an sshd at its MaxStartups): worth another try.
+ */
+export class TransientConnectError extends RemoteError {
+  override name = 'TransientConnectError';
+}
+
+/**
  * Text that a parser or canonicaliser cannot accept: gateway output (iptables-save,
  * `ip -j`) or a rendered rule. Callers add the host or the template location
  * (RemoteError / InputError); this carries what was read and where in it.

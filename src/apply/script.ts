@@ -59,6 +59,8 @@ export function buildUndoScript(steps: readonly ApplyStep[]): string {
 }
 
 export interface ApplyOutcome {
+  /** The output reached the apply's result line (else it was cut short). */
+  complete: boolean;
   applied: boolean;
   stepsRun: number;
   failedStep?: { index: number; description: string; output: string };
@@ -70,7 +72,7 @@ export function parseApplyOutput(output: string, marker: string, steps: readonly
   const result = new RegExp(`^@@${marker} result ([01])$`, 'm').exec(output);
   const failed = new RegExp(`^@@${marker} failed (\\d+)\\n([\\s\\S]*?)\\n@@${marker} endfailed$`, 'm').exec(output);
   const undoFailures = [...output.matchAll(new RegExp(`^@@${marker} undofailed (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
-  const outcome: ApplyOutcome = { applied: result?.[1] === '1', stepsRun: started, undoFailures };
+  const outcome: ApplyOutcome = { complete: result !== null, applied: result?.[1] === '1', stepsRun: started, undoFailures };
   if (failed) {
     const index = Number(failed[1]);
     outcome.failedStep = { index, description: steps[index - 1]?.description ?? '?', output: failed[2]!.trim() };

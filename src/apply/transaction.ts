@@ -213,18 +213,47 @@ function decisionScript(id: RunIdentity, action: string): string {
     // A first connection lost mid-apply: the detached apply may still run (its output file exists
     // from its start, its result file from its end).
     'i=0; while [ -e "$t/out" ] && [ ! -s "$t/result" ] && [ $i -lt 300 ]; do sleep 0.2; i=$((i + 1)); done',
-    'if mkdir "$t/decided" 2>/dev/null; then',
+    'r=; read -r r 2>/dev/null < "$t/result"',
+    // Only an armed timer leaves something to decide: an apply that rolled back (its output lost
+    // with the first connection) or ran without a timer is never undone again.
+    'if [ "$r" = pending ] && mkdir "$t/decided" 2>/dev/null; then',
     // The timer's process group, its sleep included.
     '  tg=; read -r tg 2>/dev/null < "$t/timer.pgid"; case "$tg" in ""|*[!0-9]*) ;; *) kill -TERM -"$tg" 2>/dev/null;; esac',
     `  ${action}`,
     `  ${releaseLockScript(id)}`,
     '  printf "decided "',
     'else',
-    // The timer got there first: it reverted because nobody confirmed in time.
+    // The timer got there first (nobody confirmed in time): wait for the end of its revert, which
+    // rewrites the result file (read between its truncation and its write, it would be empty).
+    `  i=0; while [ $i -lt ${TIMER_RESULT_POLLS} ]; do r=; read -r r 2>/dev/null < "$t/result"; case $r in ${FINAL_RESULTS.join('|')}) break;; esac; sleep 0.2; i=$((i + 1)); done`,
     '  printf "already "',
     'fi',
     'r=; read -r r 2>/dev/null < "$t/result"; printf "%s\\n" "$r"',
   ].join('\n');
+}
+
+/** What a transaction ends as, once decided: the words its result file then holds. */
+const FINAL_RESULTS = ['confirmed', 'reverted', 'revert-failed', 'rolled-back', 'applied'] as const;
+/** Polls (0.2 s each) for the timer's revert to finish: undoing takes what applying took, never a minute. */
+const TIMER_RESULT_POLLS = 300;
+
+export interface Decision {
+  /**
+   * Who decided: this controller now, the gateway's timer before it came back, or nobody (the
+   * apply rolled back by itself, or ran without a timer: its output was lost with the connection).
+   */
+  by: 'controller' | 'timer' | 'apply';
+  /** The result file then: confirmed, reverted, revert-failed, rolled-back, applied; pending or empty while undecided. */
+  result: string;
+}
+
+/** The output of a decision script; null when it is not one (cut or garbled: the decision is unknown). */
+export function parseDecision(stdout: string): Decision | null {
+  const m = /^(decided|already) ?([a-z-]*)$/.exec(stdout.trim().split('\n').pop() ?? '');
+  if (!m) return null;
+  const result = m[2]!;
+  if (m[1] === 'decided') return { by: 'controller', result };
+  return { by: result === 'rolled-back' || result === 'applied' ? 'apply' : 'timer', result };
 }
 
 /** Run on the new connection once the controller has verified the state. */

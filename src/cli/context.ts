@@ -8,6 +8,7 @@ import { traceFromEnv } from '../ssh/trace.js';
 import { SessionCache } from '../ssh/session.js';
 import { factsRequestOf, type RunContext } from '../runner/gateway.js';
 import { fileSource, playbookSource } from '../runner/sources.js';
+import { parseForks } from '../runner/forks.js';
 import { newRunIdentity } from '../apply/transaction.js';
 import { InputError } from '../errors.js';
 
@@ -16,7 +17,8 @@ export interface CommonOptions {
   inventory?: string;
   playbook?: string;
   limit?: string;
-  forks: string;
+  /** A number, or `auto`. */
+  forks?: string;
   acceptNew?: boolean;
   lockTimeout?: string;
   hostTimeout?: string;
@@ -37,7 +39,7 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
   const gateways = selectGateways(inventory, opts.limit);
   const playbook = loadPlaybook(resolvePlaybookPath(opts.playbook, cwd));
   const templates = loadTemplateSet(playbook.templatesDir);
-  const forks = Number(opts.forks);
+  const forks = parseForks(opts.forks);
   const lockWaitS = Number(opts.lockTimeout ?? 30);
   const hostTimeoutS = Number(opts.hostTimeout ?? 900);
   const ctx: RunContext = {
@@ -50,13 +52,14 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
     hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
     factsRequests: new Map(),
     sessionCache: new SessionCache(),
+    connectRetries: new Map(),
   };
   // Every template renders for every selected gateway before any connection (see factsRequestFor).
   for (const gw of gateways) factsRequestOf(gw, ctx);
   return {
     inventory,
     gateways,
-    forks: Number.isInteger(forks) && forks > 0 ? forks : 20,
+    forks,
     ctx,
     sources: { inventory: fileSource(inventory.path), playbook: playbookSource(playbook) },
   };

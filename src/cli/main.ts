@@ -10,6 +10,7 @@ import { checkCommand, type CheckOptions } from './check.js';
 import { downCommand, type DownOptions } from './down.js';
 import { reportFatal } from './output.js';
 import { LBPROV_VERSION } from './version.js';
+import { defaultForks } from '../runner/forks.js';
 
 const program = new Command()
   .name('lbprov')
@@ -24,7 +25,7 @@ const common = (cmd: Command, inventory: 'required' | 'optional' = 'required') =
   (inventory === 'required' ? cmd.requiredOption('-i, --inventory <name|path>', INVENTORY_HELP) : cmd.option('-i, --inventory <name|path>', `${INVENTORY_HELP} (with --plan: the plan's own)`))
     .option('-p, --playbook <path>', 'playbook (default playbooks/balancer.yml)')
     .option('-l, --limit <pattern>', "gateways to act on: names, groups, globs, '!' exclusions (e.g. 'paris,lyon:!gw-lyon-3')")
-    .option('-f, --forks <n>', 'gateways handled at once', '20')
+    .option('-f, --forks <n|auto>', `gateways handled at once (auto: ${defaultForks()} on this machine, 32 per core)`, 'auto')
     .option('--host-timeout <seconds>', 'give up on a gateway whose connection lasts longer than this', '900')
     .option('--accept-new', 'record unknown host keys in known_hosts (like StrictHostKeyChecking=accept-new)');
 

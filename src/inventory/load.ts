@@ -261,6 +261,7 @@ function sshSettings(host: string, inventoryWide: RawSsh | undefined, own: RawSs
     connectTimeoutMs: seconds(merged.connect_timeout, SSH_DEFAULTS.connectTimeoutS),
     commandTimeoutMs: seconds(merged.command_timeout, SSH_DEFAULTS.commandTimeoutS),
     keepaliveIntervalMs: seconds(merged.keepalive_interval, SSH_DEFAULTS.keepaliveIntervalS),
+    connectionAttempts: merged.connection_attempts ?? SSH_DEFAULTS.connectionAttempts,
   };
   if (merged.identity_file) settings.identityFile = expandHome(merged.identity_file);
   if (merged.proxy_jump) settings.proxyJump = merged.proxy_jump;
@@ -277,6 +278,7 @@ const SSH_SETTING_OF: Record<keyof RawSsh, keyof SshSettings> = {
   connect_timeout: 'connectTimeoutMs',
   command_timeout: 'commandTimeoutMs',
   keepalive_interval: 'keepaliveIntervalMs',
+  connection_attempts: 'connectionAttempts',
 };
 
 /** SSH settings the inventory wrote (null included: it clears on purpose); ~/.ssh/config may fill the others. */

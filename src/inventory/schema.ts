@@ -17,6 +17,8 @@
  *   connect_timeout: 10       # seconds (default 10; 0.1-3600, fractions allowed)
  *   command_timeout: 60       # seconds per remote command (default 60; 0.1-3600)
  *   keepalive_interval: 15    # whole seconds between SSH keepalives (default 15; 0 turns them off)
+ *   connection_attempts: 3    # tries of a connection that fails transiently (EHOSTUNREACH, ECONNRESET,
+ *                             # refused, dropped before login), with backoff (default 3; 1-10)
  * defaults:                   # optional; per-gateway keys below override these
  *   mark_mask: 0xf0000000     # default 0xf0000000; integer or "0x..." string; contiguous bits
  *   table_base: 100           # default 100; link i (0-based) uses routing table table_base+1+i
@@ -139,6 +141,7 @@ export const SSH_DEFAULTS = {
   connectTimeoutS: 10,
   commandTimeoutS: 60,
   keepaliveIntervalS: 15,
+  connectionAttempts: 3,
 } as const;
 
 export const GATEWAY_DEFAULTS = {
@@ -212,6 +215,7 @@ const sshSchema = z.strictObject({
   connect_timeout: timeoutSeconds,
   command_timeout: timeoutSeconds,
   keepalive_interval: integer(0, 3600),
+  connection_attempts: integer(1, 10),
 }).partial();
 
 /** Seconds with at most two decimals (the monitor counts hundredths of a second). */

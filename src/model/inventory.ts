@@ -14,6 +14,8 @@ export interface SshSettings {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   keepaliveIntervalMs: number;
+  /** Tries of a connection that fails transiently (no route yet, reset, refused, dropped before login), 1 = no retry. */
+  connectionAttempts: number;
 }
 
 /** A quality threshold pair: out of the pool past `down`, back only below `up` (hysteresis). */

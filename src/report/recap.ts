@@ -5,6 +5,10 @@ import type { Colours } from './plan-text.js';
 
 const ORDER: HostStatus[] = ['ok', 'changed', 'failed', 'unreachable', 'not-started'];
 
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? one : many;
+}
+
 export function formatRecap(results: readonly HostResult[], c: Colours): string {
   const colour = (s: HostStatus) => (s === 'ok' ? c.green : s === 'changed' ? c.yellow : s === 'not-started' ? c.dim : c.red);
   const width = Math.max(8, ...results.map((r) => r.gateway.length));
@@ -16,9 +20,12 @@ export function formatRecap(results: readonly HostResult[], c: Colours): string 
       const s = summarize(r.plan);
       detail = `  ${s.add} to add, ${s.change} to change, ${s.remove} to remove`;
     }
-    lines.push(`${r.gateway.padEnd(width)}  ${colour(r.status)(r.status.padEnd(11))}${detail}`);
+    const retried = r.connectRetries ? `  ${c.dim(`(${r.connectRetries} connect ${plural(r.connectRetries, 'retry', 'retries')})`)}` : '';
+    lines.push(`${r.gateway.padEnd(width)}  ${colour(r.status)(r.status.padEnd(11))}${detail}${retried}`);
   }
   const totals = ORDER.map((s) => `${s}=${results.filter((r) => r.status === s).length}`).join(' ');
-  lines.push(c.bold(`total ${results.length}: ${totals}`));
+  const retries = results.reduce((n, r) => n + (r.connectRetries ?? 0), 0);
+  const retriedOn = results.filter((r) => r.connectRetries).length;
+  lines.push(c.bold(`total ${results.length}: ${totals}${retries > 0 ? ` connect-retries=${retries} (${retriedOn} ${plural(retriedOn, 'gateway', 'gateways')})` : ''}`));
   return lines.join('\n');
 }

@@ -13,7 +13,7 @@ import { parseFacts } from '../facts/parse.js';
 import { sameResource } from '../diff/diff.js';
 import { planSteps } from '../apply/steps.js';
 import { parseApplyOutput } from '../apply/script.js';
-import { buildTransaction, confirmScript, resultScript, revertNowScript } from '../apply/transaction.js';
+import { buildTransaction, confirmScript, parseDecision, resultScript, revertNowScript } from '../apply/transaction.js';
 import { connect, readFacts, type GatewayPlanned, type RunContext } from './gateway.js';
 
 /** Changes in `plan` that the state in `facts` does not show yet. */
@@ -64,6 +64,9 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
     // The connection died during the apply: the gateway finishes (or rolls back) on its own.
     if (!(e instanceof RemoteError) || !['timeout', 'unreachable'].includes(e.reason)) throw e;
   }
+  // Output with neither its result line nor an exit status was cut (the channel closed under
+  // load): the outcome is unknown, as if the connection had been lost, and is read over a new one.
+  if (output !== null && code === null && !parseApplyOutput(output, tx.marker, steps).complete) output = null;
   if (output !== null) {
     const outcome = parseApplyOutput(output, tx.marker, steps);
     if (!outcome.applied) {
@@ -76,13 +79,27 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
       );
     }
   }
-  const after = output !== null ? parseFacts(gw.name, output, verify.marker, request) : null;
+  const after = output !== null ? readBack(gw.name, output, verify.marker, request) : null;
   if (opts.confirmTimeoutS === null) {
-    if (!after) throw new RemoteError('lost the connection during the apply; its outcome is unknown (run plan to see the state)', { host: gw.name }, 'unreachable');
+    if (!after) throw new RemoteError('lost the connection (or the state read back) during the apply; its outcome is unknown (run plan to see the state)', { host: gw.name }, 'unreachable');
     assertConverged(gw, plan, after);
     return { after, outcome: 'applied' };
   }
   return confirmOverNewConnection(planned, plan, ctx, opts.confirmTimeoutS, started, after);
+}
+
+/**
+ * The state the apply read back after its last step; null when that output was cut (a connection
+ * closing under load): the confirm then reads the state again instead of taking a cut read-back
+ * for a state in which nothing matches.
+ */
+function readBack(host: string, output: string, marker: string, request: GatewayPlanned['request']): HostFacts | null {
+  try {
+    return parseFacts(host, output, marker, request);
+  } catch (e) {
+    if (e instanceof RemoteError && e.reason === 'facts') return null;
+    throw e;
+  }
 }
 
 function assertConverged(gw: GatewaySpec, plan: HostPlan, facts: HostFacts): void {
@@ -117,20 +134,23 @@ async function confirmOverNewConnection(
     const facts = verified ?? (await readFacts(session, gw, request, { ctx }));
     const left = unappliedChanges(plan.changes, facts);
     // Through sh like every script: the login shell of the account may not be a POSIX shell.
-    const decision = (await session.run('sh -s', { stdin: left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), privileged: true, mutating: true })).stdout.trim();
-    if (decision.startsWith('already ')) {
-      // Too late: the gateway's timer decided while the controller could not get back in.
-      const result = decision.slice('already '.length);
+    const sent = await session.run('sh -s', { stdin: left.length > 0 ? revertNowScript(ctx.id) : confirmScript(ctx.id), privileged: true, mutating: true });
+    const decision = parseDecision(sent.stdout);
+    if (!decision) {
+      throw new RemoteError(`the confirm-or-revert decision was not acknowledged (exit ${sent.code}); run plan to see the state`, { host: gw.name, stderr: `${sent.stdout}\n${sent.stderr}`.trim() }, 'apply');
+    }
+    // Too late: the gateway's timer decided while the controller could not get back in. What the
+    // state read meanwhile showed is its revert at work, not a mismatch.
+    if (decision.by === 'timer') throw timerDecided(gw.name, decision.result, timeoutS, started);
+    if (decision.by === 'apply') {
+      throw new RemoteError(`the apply ended "${decision.result}" on the gateway, but its output was lost with the connection (see /var/lib/lbprov/txn/${ctx.id.run})`, { host: gw.name }, 'apply');
+    }
+    if (left.length > 0) {
       throw new RemoteError(
-        result === 'reverted'
-          ? 'reverted: lost connectivity after apply; the gateway restored its previous state by itself'
-          : `lost connectivity after apply; the gateway's confirm timer reports "${result}"`,
+        `state after apply does not match the plan: ${left.length} of ${plan.changes.length} change(s) not in place (${left.map((c) => c.id).join(', ')}); ${decision.result}`,
         { host: gw.name },
         'apply',
       );
-    }
-    if (left.length > 0) {
-      throw new RemoteError(`state after apply does not match the plan (${left.map((c) => c.id).join(', ')}); ${decision.replace(/^decided /, '')}`, { host: gw.name }, 'apply');
     }
     return { after: facts, outcome: 'confirmed' };
   } catch (e) {
@@ -165,4 +185,16 @@ async function reportLostGateway(planned: GatewayPlanned, ctx: RunContext, timeo
         ? `lost connectivity after apply; the gateway reports "${result}"`
         : `reverted: lost connectivity after apply; the gateway restores its previous state by itself ${timeoutS}s after the apply (not verified: still unreachable)`;
   throw new RemoteError(message, { host: gw.name, stderr: why }, 'apply');
+}
+
+/** The gateway's confirm timer decided before the controller's new connection could. */
+function timerDecided(host: string, result: string, timeoutS: number, started: number): RemoteError {
+  const late = `the controller came back ${Math.round((Date.now() - started) / 1000)} s after the apply began, past its ${timeoutS} s confirm timeout`;
+  const message =
+    result === 'reverted'
+      ? `reverted: ${late}; the gateway restored its previous state by itself`
+      : result === 'revert-failed'
+        ? `${late}; the gateway's own revert FAILED (see /var/lib/lbprov/txn on the gateway)`
+        : `${late}; the gateway's transaction is "${result || 'still running'}" after a minute (run plan to see the state)`;
+  return new RemoteError(message, { host }, 'apply');
 }

@@ -18,6 +18,8 @@ export interface HostResult {
   plan?: HostPlan;
   error?: HostError;
   durationMs: number;
+  /** Connection attempts that failed transiently and were tried again (absent: none). */
+  connectRetries?: number;
 }
 
 export function describeError(e: unknown): HostError {

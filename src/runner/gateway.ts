@@ -38,8 +38,10 @@ export interface RunContext {
   hostTimeoutS: number;
   /** What the facts script reads per gateway, worked out once per run (see factsRequestOf). */
   factsRequests: Map<string, FactsRequest>;
-  /** known_hosts and identities, read once per run. */
+  /** known_hosts and identities, read once per run; handshakes paced run-wide. */
   sessionCache: SessionCache;
+  /** Per gateway: connection attempts that failed transiently and were tried again (for the recap). */
+  connectRetries: Map<string, number>;
 }
 
 export interface GatewayPlanned {
@@ -75,7 +77,10 @@ export async function connect(gw: GatewaySpec, ctx: RunContext): Promise<RemoteS
     const explicit = new Set(gw.sshExplicit ?? (Object.keys(gw.ssh) as (keyof SshSettings)[]));
     ssh = await resolveSshSettings(gw.name, gw.ssh, explicit, { configFile });
   }
-  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace, lifetimeMs: ctx.hostTimeoutS * 1000, cache: ctx.sessionCache });
+  const onRetry = (): void => {
+    ctx.connectRetries.set(gw.name, (ctx.connectRetries.get(gw.name) ?? 0) + 1);
+  };
+  return openSession(gw.name, ssh, { acceptNew: ctx.acceptNew, trace: ctx.trace, lifetimeMs: ctx.hostTimeoutS * 1000, cache: ctx.sessionCache, onRetry });
 }
 
 export async function readFacts(session: RemoteSession, gw: GatewaySpec, request: FactsRequest, lock?: { ctx: RunContext }): Promise<HostFacts> {

@@ -116,7 +116,12 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
         outcomes.set(p.planned.gateway.name, { gateway: p.planned.gateway, planned: p.planned, result: { gateway: p.planned.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 } });
       }
     }
-    return gateways.map((gw) => outcomes.get(gw.name)!);
+    return gateways.map((gw) => {
+      const outcome = outcomes.get(gw.name)!;
+      const retries = ctx.connectRetries.get(gw.name);
+      if (retries !== undefined) outcome.result.connectRetries = retries;
+      return outcome;
+    });
   } finally {
     await Promise.all([...sessions.keys()].map(close));
   }

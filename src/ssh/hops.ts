@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ConnectConfig } from 'ssh2';
-import { RemoteError } from '../errors.js';
+import { RemoteError, TransientConnectError } from '../errors.js';
 import type { SshSettings } from '../model/inventory.js';
 import { CIPHER_ALGORITHMS, hostKeyAlgorithmsFor, KEX_ALGORITHMS, MAC_ALGORITHMS } from './algorithms.js';
 import { authHandlerFor, describeCredentials, type Credentials } from './auth.js';
@@ -100,7 +100,7 @@ export function connectHop(context: HopContext): Promise<ssh2.Client> {
       if (error.level === 'agent') return;
       fail(hostKeyRefusal ?? connectError(context, error));
     });
-    client.on('close', () => fail(hostKeyRefusal ?? new RemoteError(`${via}connection to ${hop.host}:${hop.port} closed during the SSH handshake`, { host: gatewayName }, 'unreachable')));
+    client.on('close', () => fail(hostKeyRefusal ?? new TransientConnectError(`${via}connection to ${hop.host}:${hop.port} closed during the SSH handshake`, { host: gatewayName }, 'unreachable')));
     const config: ConnectConfig = {
       host: hop.host,
       port: hop.port,
@@ -128,13 +128,16 @@ export function connectHop(context: HopContext): Promise<ssh2.Client> {
 }
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+/** Of those, the ones that often pass within seconds (a neighbour entry being resolved, an sshd restarting or shedding load). */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'EAI_AGAIN']);
 
 function connectError(context: HopContext, error: Error & { level?: string; code?: string }): RemoteError {
   const { gatewayName, via, hop, ssh } = context;
   const target = `${hop.user}@${hop.host}:${hop.port}`;
   const ctx = { host: gatewayName };
   if (error.code !== undefined && UNREACHABLE_CODES.has(error.code)) {
-    return new RemoteError(`${via}cannot connect to ${hop.host}:${hop.port} (${error.code})`, ctx, 'unreachable');
+    const Failure = TRANSIENT_CODES.has(error.code) ? TransientConnectError : RemoteError;
+    return new Failure(`${via}cannot connect to ${hop.host}:${hop.port} (${error.code})`, ctx, 'unreachable');
   }
   if (error.level === 'client-timeout') {
     return new RemoteError(`${via}no SSH login to ${target} within ${ssh.connectTimeoutMs} ms (host down, filtered or overloaded)`, ctx, 'timeout');
@@ -142,7 +145,9 @@ function connectError(context: HopContext, error: Error & { level?: string; code
   if (error.level === 'client-authentication') {
     return new RemoteError(`${via}authentication as ${hop.user} on ${hop.host}:${hop.port} failed: ${describeCredentials(context.credentials)}`, ctx, 'auth');
   }
-  return new RemoteError(`${via}SSH connection to ${target} failed: ${error.message}`, ctx, 'unreachable');
+  // What ssh2 says when the server closes before its banner: an sshd past its MaxStartups.
+  const Failure = /before handshake/i.test(error.message) ? TransientConnectError : RemoteError;
+  return new Failure(`${via}SSH connection to ${target} failed: ${error.message}`, ctx, 'unreachable');
 }
 
 export function forwardOut(client: ssh2.Client, gatewayName: string, via: string, next: Hop): Promise<Duplex> {

@@ -1,11 +1,14 @@
 /**
- * What every connection of a run reads alike: known_hosts files and identities are read (and an
- * encrypted key decrypted, or its passphrase asked for) once per run, not once per gateway.
+ * What every connection of a run shares: known_hosts files and identities are read (and an
+ * encrypted key decrypted, or its passphrase asked for) once per run, not once per gateway, and
+ * handshakes are paced run-wide.
  */
 import { loadCredentials, type Credentials, type CredentialSources } from './auth.js';
+import { HandshakePacer } from './handshake-pacer.js';
 import { loadKnownHosts, type KnownHosts } from './known-hosts.js';
 
 export class SessionCache {
+  readonly handshakes = new HandshakePacer();
   private readonly knownHosts = new Map<string, Promise<KnownHosts>>();
   private readonly credentials = new Map<string, Promise<Credentials>>();
 

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import pLimit from 'p-limit';
 import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
-import { RemoteError } from '../errors.js';
+import { RemoteError, TransientConnectError } from '../errors.js';
 import type { SshSettings } from '../model/inventory.js';
 import { expandHome, loadCredentials, type CredentialSources } from './auth.js';
 import { loadKnownHosts } from './known-hosts.js';
@@ -52,8 +52,10 @@ export interface OpenSessionOptions extends CredentialSources {
   trace?: CommandTrace;
   /** The whole-host timeout: past this, the connection is closed and every command on it fails. */
   lifetimeMs?: number;
-  /** Shared by the connections of one run; without it each connection reads its files anew. */
+  /** Shared by the connections of one run; without it each connection reads its files anew (and is not paced). */
   cache?: SessionCache;
+  /** Told of each failed attempt that is tried again. */
+  onRetry?: (error: TransientConnectError, delayMs: number) => void;
 }
 
 
@@ -76,22 +78,51 @@ export async function openSession(gatewayName: string, ssh: SshSettings, opts: O
   // Hops without a user or port log in like the gateway does, on port 22.
   const jumps = parseProxyJump(ssh.proxyJump, gatewayName).map((hop) => ({ host: hop.host, port: hop.port ?? 22, user: hop.user ?? ssh.user }));
   const hops: Hop[] = [...jumps, { host: ssh.host, port: ssh.port, user: ssh.user }];
-  const clients: ssh2.Client[] = [];
-  try {
-    let sock: Duplex | undefined;
-    for (const [index, hop] of hops.entries()) {
-      const isTarget = index === hops.length - 1;
-      const via = isTarget ? '' : `jump host ${hop.host}:${hop.port}: `;
-      const client = await connectHop({ gatewayName, via, hop, sock, ssh, knownHosts, credentials, acceptNew: opts.acceptNew === true, cache: opts.cache });
-      clients.push(client);
-      const next = hops[index + 1];
-      if (next) sock = await forwardOut(client, gatewayName, via, next);
+  const login = async (): Promise<ssh2.Client[]> => {
+    const clients: ssh2.Client[] = [];
+    try {
+      let sock: Duplex | undefined;
+      for (const [index, hop] of hops.entries()) {
+        const isTarget = index === hops.length - 1;
+        const via = isTarget ? '' : `jump host ${hop.host}:${hop.port}: `;
+        const client = await connectHop({ gatewayName, via, hop, sock, ssh, knownHosts, credentials, acceptNew: opts.acceptNew === true, cache: opts.cache });
+        clients.push(client);
+        const next = hops[index + 1];
+        if (next) sock = await forwardOut(client, gatewayName, via, next);
+      }
+      return clients;
+    } catch (error) {
+      for (const client of clients.reverse()) client.end();
+      throw error;
     }
-  } catch (error) {
-    for (const client of clients.reverse()) client.end();
-    throw error;
-  }
+  };
+  const firstHop = `${hops[0]!.host}:${hops[0]!.port}`;
+  const paced = (): Promise<ssh2.Client[]> => (opts.cache ? opts.cache.handshakes.pace(firstHop, login) : login());
+  const clients = await withConnectRetries(paced, ssh.connectionAttempts, opts.onRetry);
   return new Ssh2Session(gatewayName, clients, ssh, opts.trace, opts.lifetimeMs);
+}
+
+/** First pause between two connection attempts; it doubles each time (with jitter, so a fleet does not retry in step). */
+const RETRY_BASE_MS = 500;
+
+/**
+ * Tries `connect` up to `attempts` times while it fails transiently (OpenSSH's ConnectionAttempts,
+ * Ansible's connection retries); an authentication, host key or timeout failure ends it at once.
+ */
+export async function withConnectRetries<T>(connect: () => Promise<T>, attempts: number, onRetry?: (error: TransientConnectError, delayMs: number) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect();
+    } catch (error) {
+      if (!(error instanceof TransientConnectError) || attempt >= attempts) {
+        if (error instanceof TransientConnectError && attempts > 1) error.message += ` (after ${attempts} attempts)`;
+        throw error;
+      }
+      const delayMs = Math.round(RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + Math.random()));
+      onRetry?.(error, delayMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
 }
 
 

@@ -112,6 +112,8 @@ export async function resolveSshSettings(
   if (!explicit('keepaliveIntervalMs') && keepaliveIntervalMs !== undefined) resolved.keepaliveIntervalMs = keepaliveIntervalMs;
   const connectTimeoutMs = secondsToMs(first(config, 'connecttimeout'));
   if (!explicit('connectTimeoutMs') && connectTimeoutMs !== undefined) resolved.connectTimeoutMs = connectTimeoutMs;
+  const attempts = Number(first(config, 'connectionattempts'));
+  if (!explicit('connectionAttempts') && Number.isInteger(attempts) && attempts >= 1) resolved.connectionAttempts = Math.min(attempts, 10);
   const configJump = first(config, 'proxyjump');
   const proxyJump = explicit('proxyJump') ? inventorySsh.proxyJump : configJump !== 'none' ? configJump : undefined;
   if (proxyJump === undefined || proxyJump === 'none') delete resolved.proxyJump;

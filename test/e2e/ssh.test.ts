@@ -331,7 +331,7 @@ describe.skipIf(skipLab)('ssh: known_hosts, agent, keys, jump hosts, ssh config,
           '',
         ].join('\n'),
       );
-      const inventorySsh = { host: 'lab-gw', port: 22, user: 'nobody', knownHosts: '/nonexistent/known_hosts', become: false, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000, keepaliveIntervalMs: 15_000 };
+      const inventorySsh = { host: 'lab-gw', port: 22, user: 'nobody', knownHosts: '/nonexistent/known_hosts', become: false, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000, keepaliveIntervalMs: 15_000, connectionAttempts: 3 };
       const resolved = await resolveSshSettings('gw1', inventorySsh, new Set(['user']), { configFile: config });
       expect(resolved).toMatchObject({
         host: gw0.mgmtAddress,

@@ -7,7 +7,7 @@ const monitor = { intervalS: 2, timeoutS: 1, reliability: 1, down: 3, up: 3, lat
 export function gatewaySpec(weights: number[] = [3, 1]): GatewaySpec {
   return {
     name: 'gw-a1',
-    ssh: { host: '192.0.2.1', port: 22, user: 'root', knownHosts: '/dev/null', become: false, connectTimeoutMs: 1000, commandTimeoutMs: 1000, keepaliveIntervalMs: 1000 },
+    ssh: { host: '192.0.2.1', port: 22, user: 'root', knownHosts: '/dev/null', become: false, connectTimeoutMs: 1000, commandTimeoutMs: 1000, keepaliveIntervalMs: 1000, connectionAttempts: 1 },
     lanInterfaces: ['lan0'],
     links: weights.map((weight, i) => ({
       name: `isp${i + 1}`,

@@ -43,6 +43,7 @@ describe('the core issue example', () => {
         connectTimeoutMs: 10_000,
         commandTimeoutMs: 60_000,
         keepaliveIntervalMs: 15_000,
+        connectionAttempts: 3,
       },
       // Written in the example (top-level ssh and the gateway's port); the rest may come from ~/.ssh/config.
       sshExplicit: ['host', 'identityFile', 'knownHosts', 'port', 'user'],
@@ -135,6 +136,7 @@ describe('overrides', () => {
       connectTimeoutMs: 2500,
       commandTimeoutMs: 60_000,
       keepaliveIntervalMs: 0,
+      connectionAttempts: 3,
     });
     expect([plain?.markMask, plain?.tableBase, plain?.priorityBase, plain?.failover]).toEqual([0xff0000, 200, 100, 'chain-swap']);
     expect(plain?.lanInterfaces).toEqual(['lan0', 'lan1']);

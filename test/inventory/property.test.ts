@@ -87,7 +87,7 @@ function assertSafe(inventory: Inventory): void {
     expect(isGatewayName(g.name), g.name).toBe(true);
     expect(g.source).toMatch(new RegExp(`^${FILE}:\\d+$`));
     const s = g.ssh;
-    expect(['become', 'commandTimeoutMs', 'connectTimeoutMs', 'host', 'identityFile', 'keepaliveIntervalMs', 'knownHosts', 'port', 'proxyJump', 'user']).toEqual(
+    expect(['become', 'commandTimeoutMs', 'connectionAttempts', 'connectTimeoutMs', 'host', 'identityFile', 'keepaliveIntervalMs', 'knownHosts', 'port', 'proxyJump', 'user']).toEqual(
       expect.arrayContaining(Object.keys(s)),
     );
     expect(isSshHost(s.host), s.host).toBe(true);
@@ -98,6 +98,7 @@ function assertSafe(inventory: Inventory): void {
     if (s.proxyJump !== undefined) expect(isProxyJump(s.proxyJump), s.proxyJump).toBe(true);
     expect(typeof s.become).toBe('boolean');
     for (const ms of [s.connectTimeoutMs, s.commandTimeoutMs, s.keepaliveIntervalMs]) expect(isInt(ms, 0, 3_600_000)).toBe(true);
+    expect(isInt(s.connectionAttempts, 1, 10)).toBe(true);
     for (const ifname of g.lanInterfaces) expect(isInterfaceName(ifname), ifname).toBe(true);
     expect(isInt(g.markMask, 1, 0xffffffff)).toBe(true);
     expect(isInt(g.tableBase, 0, 2 ** 31)).toBe(true);

@@ -205,6 +205,7 @@ export function sshSettings(overrides: Partial<SshSettings> & Pick<SshSettings, 
     connectTimeoutMs: 5000,
     commandTimeoutMs: 5000,
     keepaliveIntervalMs: 0,
+    connectionAttempts: 1,
     ...overrides,
   };
 }

@@ -238,7 +238,7 @@ describe('broken hosts', () => {
 
 describe('authentication', () => {
   it('fails with an auth error listing what was tried', async () => {
-    const stranger = makeUserKey(dir.path, 'id_stranger');
+    const stranger = makeUserKey(dir.path, 'id_retry_stranger');
     const error = await remoteError(open({ identityFile: stranger.file }));
     expect(error.reason).toBe('auth');
     expect(error.message).toContain(`authentication as lbprov on 127.0.0.1:${server.port} failed: tried identity file ${stranger.file}`);
@@ -389,5 +389,75 @@ describe('ProxyJump', () => {
       await target.close();
       await bastion.close();
     }
+  });
+});
+
+describe('connection retries', () => {
+  /** In front of the server: drops the first `drops` connections at once, as an sshd past its MaxStartups does. */
+  async function sheddingFront(drops: number): Promise<{ port: number; accepted: () => number; close: () => Promise<void> }> {
+    let accepted = 0;
+    const sockets = new Set<net.Socket>();
+    const front = net.createServer((client) => {
+      sockets.add(client);
+      client.on('error', () => {});
+      if (++accepted <= drops) {
+        client.destroy();
+        return;
+      }
+      const upstream = net.connect(server.port, '127.0.0.1');
+      sockets.add(upstream);
+      upstream.on('error', () => {});
+      client.pipe(upstream).pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (front.address() as net.AddressInfo).port,
+      accepted: () => accepted,
+      close: () => new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        front.close(() => resolve());
+      }),
+    };
+  }
+
+  it('tries a dropped handshake again with backoff, and says how often', async () => {
+    const front = await sheddingFront(2);
+    writeFileSync(knownHosts, `[127.0.0.1]:${server.port} ${hostKey.publicLine}\n[127.0.0.1]:${front.port} ${hostKey.publicLine}\n`);
+    const retries: number[] = [];
+    try {
+      const started = Date.now();
+      const session = await open({ port: front.port, connectionAttempts: 3 }, { onRetry: (_error, delayMs) => retries.push(delayMs) });
+      expect((await session.run('echo up')).stdout).toBe('up\n');
+      expect(front.accepted()).toBe(3);
+      expect(retries).toHaveLength(2);
+      // 500 ms then 1 s, each with jitter in [0.5, 1.5).
+      expect(retries[0]).toBeGreaterThanOrEqual(250);
+      expect(retries[1]).toBeGreaterThanOrEqual(500);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(retries[0]! + retries[1]!);
+    } finally {
+      await front.close();
+    }
+  });
+
+  it('gives up after its attempts, saying how many it made', async () => {
+    const front = await sheddingFront(5);
+    try {
+      const error = await remoteError(open({ port: front.port, connectionAttempts: 2 }));
+      expect(error.reason).toBe('unreachable');
+      expect(error.message).toMatch(/\(after 2 attempts\)$/);
+      expect(front.accepted()).toBe(2);
+    } finally {
+      await front.close();
+    }
+  });
+
+  it('never retries a failure that another try cannot fix (authentication)', async () => {
+    const stranger = makeUserKey(dir.path, 'id_stranger');
+    let retried = 0;
+    const error = await remoteError(open({ identityFile: stranger.file, connectionAttempts: 3 }, { onRetry: () => retried++ }));
+    expect(error.reason).toBe('auth');
+    expect(retried).toBe(0);
   });
 });
