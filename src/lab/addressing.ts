@@ -1,5 +1,10 @@
 /**
- * The lab's address plan. Only documentation ranges are used:
+ * The lab's address plan. Labs of up to 125 gateways use documentation ranges only; larger ones
+ * (up to 1,000) take their management /31s and customer blocks from 198.18.0.0/15, reserved for
+ * benchmarking (RFC 2544), still only inside the lab's own namespaces:
+ * - 198.18.0.0/16: management /31s of large labs (after the 128 of 192.0.2.0/24);
+ * - 198.19.0.0/16: their customer blocks (a /22 per ISP at 1,000 gateways).
+ * The documentation ranges:
  * - 192.0.2.0/24: management, one /31 per gateway (root side even, gateway odd). These are the only
  *   addresses in the root namespace, so they are the only ones allocated across concurrent labs.
  * - 198.51.100.0/26: lab infrastructure, identical in every lab (they live in the lab's own namespaces):
@@ -18,9 +23,17 @@
 import { LabError } from './errors.js';
 import type { LinkKind } from './state.js';
 
-export const MANAGEMENT_SLOTS = 128;
+/** Management /31s in 192.0.2.0/24, for labs of up to MAX_DOCUMENTATION_GATEWAYS. */
+export const DOCUMENTATION_SLOTS = 128;
+/** Then 198.18.0.0/16, for larger labs. */
+export const MANAGEMENT_SLOTS = DOCUMENTATION_SLOTS + 32_768;
 /** A customer block must hold network, broadcast, the ISP router and every gateway: 125 fill a /25. */
-export const MAX_GATEWAYS = 125;
+export const MAX_DOCUMENTATION_GATEWAYS = 125;
+/**
+ * The kernel's bridge and neighbour limits are not what binds here (the ISPs route to each
+ * customer over its own veth): 1,000 is what was measured to build, drive and tear down.
+ */
+export const MAX_GATEWAYS = 1000;
 export const SERVICE_ADDRESS = '198.51.100.20';
 /** Where the server answers: SERVICE_ADDRESS first. */
 export const SERVICE_ADDRESSES: readonly string[] = [SERVICE_ADDRESS, '198.51.100.24'];
@@ -32,12 +45,23 @@ const UPSTREAM_BLOCK = '198.51.100.32/27';
 const MAX_LINKS_BY_UPSTREAMS = 16;
 /** LAN_CLIENT_ADDRESS and 59 more: the second LAN block is then a /26 (network, broadcast, lan0, 59 sources). */
 export const MAX_LAN_SOURCES = 60;
+type Range = readonly [start: number, size: number];
 /** Ranges the customer blocks are carved from, in order. */
-const CUSTOMER_RANGES: readonly (readonly [start: number, size: number])[] = [
+const CUSTOMER_RANGES: readonly Range[] = [
   [ipToInt('203.0.113.0'), 256],
   [ipToInt('198.51.100.64'), 64],
   [ipToInt('198.51.100.128'), 128],
 ];
+const LARGE_LAB_CUSTOMER_RANGES: readonly Range[] = [[ipToInt('198.19.0.0'), 65_536]];
+
+function customerRanges(gateways: number): readonly Range[] {
+  return gateways > MAX_DOCUMENTATION_GATEWAYS ? LARGE_LAB_CUSTOMER_RANGES : CUSTOMER_RANGES;
+}
+
+/** The management slots a lab of `gateways` takes its /31s from: [first, end). */
+export function managementSlotRange(gateways: number): [number, number] {
+  return gateways > MAX_DOCUMENTATION_GATEWAYS ? [DOCUMENTATION_SLOTS, MANAGEMENT_SLOTS] : [0, DOCUMENTATION_SLOTS];
+}
 
 export function ipToInt(address: string): number {
   const parts = address.split('.').map(Number);
@@ -61,7 +85,7 @@ export interface ManagementPair {
 
 export function managementPair(slot: number): ManagementPair {
   if (!Number.isInteger(slot) || slot < 0 || slot >= MANAGEMENT_SLOTS) throw new LabError(`management slot out of range: ${slot}`);
-  const base = ipToInt('192.0.2.0') + 2 * slot;
+  const base = slot < DOCUMENTATION_SLOTS ? ipToInt('192.0.2.0') + 2 * slot : ipToInt('198.18.0.0') + 2 * (slot - DOCUMENTATION_SLOTS);
   return { slot, root: intToIp(base), gateway: intToIp(base + 1) };
 }
 
@@ -124,8 +148,8 @@ function lanBlockSize(sources: number): number {
 }
 
 /** The first aligned block of `size` addresses clear of `used` ([start, end) each), the last customer range first. */
-function freeBlock(size: number, used: readonly (readonly [number, number])[]): number | undefined {
-  for (const [start, rangeSize] of [...CUSTOMER_RANGES].reverse()) {
+function freeBlock(ranges: readonly Range[], size: number, used: readonly (readonly [number, number])[]): number | undefined {
+  for (const [start, rangeSize] of [...ranges].reverse()) {
     for (let base = Math.ceil(start / size) * size; base + size <= start + rangeSize; base += size) {
       if (used.every(([low, high]) => base + size <= low || base >= high)) return base;
     }
@@ -149,7 +173,8 @@ export function planAddresses(
   }
   const size = customerBlockSize(gateways);
   const blocks: number[] = [];
-  for (const [start, rangeSize] of CUSTOMER_RANGES) {
+  const ranges = customerRanges(gateways);
+  for (const [start, rangeSize] of ranges) {
     for (let base = Math.ceil(start / size) * size; base + size <= start + rangeSize; base += size) blocks.push(base);
   }
   const maxLinks = Math.min(blocks.length, MAX_LINKS_BY_UPSTREAMS);
@@ -182,7 +207,7 @@ export function planAddresses(
   const plan: AddressPlan = { customerBlocks: blocks.slice(0, links).map((base) => customerBlock(base, size)), alternateBlocks, carriers };
   if (lanSources > 1) {
     const lanSize = lanBlockSize(lanSources - 1);
-    const base = freeBlock(lanSize, taken.map((start): [number, number] => [start, start + size]));
+    const base = freeBlock(ranges, lanSize, taken.map((start): [number, number] => [start, start + size]));
     if (base === undefined) {
       throw new LabError(
         `${gateways} gateways with links ${kinds.join(',')} leave no block of ${lanSize} addresses for ${lanSources} LAN sources in the documentation ranges`,

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MANAGEMENT_SLOTS } from './addressing.js';
+import { managementSlotRange } from './addressing.js';
 import { LabError } from './errors.js';
 
 export const DEFAULT_LOCK_ROOT = '/run/lbprov-lab';
@@ -32,16 +32,17 @@ export class LabLocks {
     return this.tryLock(path, owner) ? path : undefined;
   }
 
-  /** Claims `count` management slots (lowest free first); all or nothing. */
+  /** Claims `count` management slots (lowest free first, in the range a lab of that size uses); all or nothing. */
   acquireSlots(count: number, owner: LockOwner): SlotLock[] {
     const taken: SlotLock[] = [];
-    for (let slot = 0; slot < MANAGEMENT_SLOTS && taken.length < count; slot++) {
+    const [first, end] = managementSlotRange(count);
+    for (let slot = first; slot < end && taken.length < count; slot++) {
       const path = join(this.root, 'mgmt', String(slot));
       if (this.tryLock(path, owner)) taken.push({ slot, path });
     }
     if (taken.length < count) {
       releaseLocks(taken.map((lock) => lock.path), owner.stateFile);
-      throw new LabError(`only ${taken.length} of the ${count} management /31s in 192.0.2.0/24 are free (other labs hold the rest; see ${this.root})`);
+      throw new LabError(`only ${taken.length} of the ${count} management /31s are free (other labs hold the rest; see ${this.root})`);
     }
     return taken;
   }

@@ -9,6 +9,7 @@ import { AGENT_FILES, AGENT_SOURCES } from './agents.js';
 import { LabLocks, releaseLocks } from './allocator.js';
 import { startDhcpLink } from './dhcp.js';
 import { LabError } from './errors.js';
+import { claimNeighbourTable } from './neighbours.js';
 import { renderLabInventory } from './inventory.js';
 import { Lab } from './lab.js';
 import { defaultWeights, describeLab, PREFIX_PATTERN, type LanClientChoice } from './layout.js';
@@ -20,7 +21,10 @@ import type { LabState, LinkKind } from './state.js';
 import { startTcpServer } from './server.js';
 
 export interface LabOptions {
-  /** Number of gateways, 1..125 (default 1); every lab on the machine shares 128 management /31s. */
+  /**
+   * Number of gateways, 1..1000 (default 1). Up to 125 use the documentation ranges (labs on the
+   * machine share 128 management /31s in 192.0.2.0/24); larger labs use 198.18.0.0/15 (addressing.ts).
+   */
   gateways?: number;
   /** Links (ISPs) per gateway, >= 2 (default: weights.length, or 2). */
   links?: number;
@@ -143,6 +147,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ...(options.lanSources !== undefined ? { lanSources: options.lanSources } : {}),
     });
     state.locks = held;
+    const claim = claimNeighbourTable(locks.root, prefix, gatewayCount);
+    if (claim !== undefined) state.neighbourClaim = claim;
     lab = new Lab(state);
     lab.save();
   } catch (error) {

@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { releaseLocks } from './allocator.js';
 import { LabError } from './errors.js';
+import { releaseNeighbourTable } from './neighbours.js';
 import { inventoryHeader } from './inventory.js';
 import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
 import { run, type RunOptions, type RunResult } from './run.js';
@@ -85,6 +86,7 @@ export class Lab {
     if (left.length > 0) throw new LabError(`lab ${state.prefix}: could not remove ${left.join(', ')} (state kept in ${state.stateFile})`);
     if (isOurInventory(state)) rmSync(state.inventoryPath, { force: true });
     rmSync(state.dir, { recursive: true, force: true });
+    if (state.neighbourClaim !== undefined) releaseNeighbourTable(state.neighbourClaim);
     releaseLocks(state.locks, state.stateFile);
   }
 }

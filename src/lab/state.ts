@@ -102,6 +102,8 @@ export interface LabState {
   rootLinks: string[];
   /** Allocator lock directories held by the lab. */
   locks: string[];
+  /** The lab's claim on a raised neighbour table (neighbours.ts), when it needed one. */
+  neighbourClaim?: string;
   processes: StartedProcess[];
   ssh: { user: string; port: number; identityFile: string; knownHosts: string };
   server: {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { customerAddress, ipToInt, MAX_GATEWAYS, planAddresses } from '../../src/lab/addressing.js';
+import { customerAddress, ipToInt, MAX_DOCUMENTATION_GATEWAYS, planAddresses } from '../../src/lab/addressing.js';
 import { renderLabInventory } from '../../src/lab/inventory.js';
 import { describeLab, type LayoutInput } from '../../src/lab/layout.js';
 import { linkBySource } from '../../src/lab/links.js';
@@ -48,7 +48,7 @@ describe('address plan of dynamic links', () => {
     [13, ['p2p', 'dhcp', 'static']],
     [30, ['static', 'p2p']],
     [61, ['dhcp', 'static']],
-    [MAX_GATEWAYS, ['static', 'dhcp']],
+    [MAX_DOCUMENTATION_GATEWAYS, ['static', 'dhcp']],
   ] as [number, LinkKind[]][])('%i gateways, links %j: disjoint ranges in the documentation ranges, clear of the infrastructure', (gateways, kinds) => {
     const ranges = linkRanges(planAddresses(gateways, kinds.length, kinds));
     const sorted = [...ranges, ...RESERVED].sort((a, b) => a[0] - b[0]);
@@ -62,8 +62,8 @@ describe('address plan of dynamic links', () => {
   });
 
   it('refuses dynamic links that do not fit instead of overlapping', () => {
-    expect(() => planAddresses(MAX_GATEWAYS, 2, ['static', 'p2p'])).toThrow(/do not fit.*need 3 more blocks of 128 addresses, 1 are left/);
-    expect(() => planAddresses(MAX_GATEWAYS, 3, ['static', 'static', 'dhcp'])).toThrow(/do not fit/);
+    expect(() => planAddresses(MAX_DOCUMENTATION_GATEWAYS, 2, ['static', 'p2p'])).toThrow(/do not fit.*need 3 more blocks of 128 addresses, 1 are left/);
+    expect(() => planAddresses(MAX_DOCUMENTATION_GATEWAYS, 3, ['static', 'static', 'dhcp'])).toThrow(/do not fit/);
     expect(() => planAddresses(1, 2, ['dhcp'])).toThrow(/1 link kinds given for 2 links/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { customerAddress, ipToInt, managementPair, MAX_GATEWAYS, planAddresses, SERVICE_ADDRESS, upstream } from '../../src/lab/addressing.js';
+import { customerAddress, intToIp, ipToInt, managementPair, managementSlotRange, MANAGEMENT_SLOTS, MAX_GATEWAYS, planAddresses, SERVICE_ADDRESS, upstream } from '../../src/lab/addressing.js';
 import { renderLabInventory } from '../../src/lab/inventory.js';
 import { knownHostsLine } from '../../src/lab/create.js';
 import { defaultWeights, describeLab, type LayoutInput } from '../../src/lab/layout.js';
@@ -65,7 +65,25 @@ describe('lab address plan', () => {
   it('pairs management addresses as /31s, root even and gateway odd', () => {
     expect(managementPair(0)).toEqual({ slot: 0, root: '192.0.2.0', gateway: '192.0.2.1' });
     expect(managementPair(127)).toEqual({ slot: 127, root: '192.0.2.254', gateway: '192.0.2.255' });
-    expect(() => managementPair(128)).toThrow();
+    // Then 198.18.0.0/16 (RFC 2544), for labs of more than 125 gateways.
+    expect(managementPair(128)).toEqual({ slot: 128, root: '198.18.0.0', gateway: '198.18.0.1' });
+    expect(managementPair(128 + 1000)).toEqual({ slot: 1128, root: '198.18.7.208', gateway: '198.18.7.209' });
+    expect(() => managementPair(MANAGEMENT_SLOTS)).toThrow();
+    expect(managementSlotRange(125)).toEqual([0, 128]);
+    expect(managementSlotRange(126)).toEqual([128, MANAGEMENT_SLOTS]);
+  });
+
+  it('takes the customer blocks of a lab of 1,000 gateways from 198.19.0.0/16, one per link, none overlapping', () => {
+    const plan = planAddresses(MAX_GATEWAYS, 3, ['static', 'dhcp', 'p2p'], 10);
+    const blocks = [...plan.customerBlocks, ...plan.alternateBlocks.filter((b) => b !== undefined), ...(plan.secondLan ? [plan.secondLan] : [])];
+    for (const block of plan.customerBlocks) expect(block.prefixLength).toBe(22);
+    const spans = blocks.map((b) => [ipToInt(b.cidr.split('/')[0]!), 2 ** (32 - b.prefixLength)] as const);
+    for (const [start, size] of spans) {
+      expect(start).toBeGreaterThanOrEqual(ipToInt('198.19.0.0'));
+      expect(start + size).toBeLessThanOrEqual(ipToInt('198.20.0.0'));
+    }
+    for (const [i, [a, n]] of spans.entries()) for (const [b, m] of spans.slice(i + 1)) expect(a + n <= b || b + m <= a).toBe(true);
+    expect(customerAddress(plan.customerBlocks[0]!, 1000)).toBe(intToIp(ipToInt(plan.customerBlocks[0]!.cidr.split('/')[0]!) + 1001));
   });
 
   it('keeps the service, probes and LAN apart', () => {

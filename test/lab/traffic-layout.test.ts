@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ipToInt, LAN_CLIENT_ADDRESS, MAX_GATEWAYS, MAX_LAN_SOURCES, planAddresses, SERVICE_ADDRESSES, upstream } from '../../src/lab/addressing.js';
+import { ipToInt, LAN_CLIENT_ADDRESS, MAX_DOCUMENTATION_GATEWAYS, MAX_LAN_SOURCES, planAddresses, SERVICE_ADDRESSES, upstream } from '../../src/lab/addressing.js';
 import { LabError } from '../../src/lab/errors.js';
 import { Lab } from '../../src/lab/lab.js';
 import { describeLab, type LayoutInput } from '../../src/lab/layout.js';
@@ -62,8 +62,8 @@ describe('LAN sources', () => {
     [13, ['p2p', 'dhcp', 'static'], 60],
     [30, ['static', 'p2p'], 60],
     [60, ['static', 'static', 'dhcp'], 60],
-    [MAX_GATEWAYS, ['static', 'static', 'static'], 60],
-    [MAX_GATEWAYS, ['static', 'dhcp'], 60],
+    [MAX_DOCUMENTATION_GATEWAYS, ['static', 'static', 'static'], 60],
+    [MAX_DOCUMENTATION_GATEWAYS, ['static', 'dhcp'], 60],
   ] as [number, LinkKind[], number][])('%i gateways, links %j, %i sources: the second LAN is clear of every other range', (gateways, kinds, sources) => {
     const plan = planAddresses(gateways, kinds.length, kinds, sources);
     if (plan.secondLan === undefined) throw new Error('no second LAN');
