@@ -96,6 +96,8 @@ export interface FailoverView {
   /** The hooks' file names in /etc/lbprov/hooks, space-separated (a shell word list in monitor.conf). */
   hooks: string;
   hookTimeoutS: string;
+  /** Seconds between the monitor's housekeeping ticks (monitorTickS). */
+  tickS: string;
   /** Where the Prometheus text file goes ('' none). */
   metricsDir: string;
   links: MonitorLinkView[];
@@ -103,6 +105,17 @@ export interface FailoverView {
   balance: BalanceView;
   /** Chain-swap only: one chain per non-empty set of healthy links (empty for condition). */
   variants: BalanceVariantView[];
+}
+
+/**
+ * The monitor's housekeeping tick (a stalled prober, flap holds, the state file's refresh): probe
+ * answers and kernel events arrive as events, so the tick needs only half the shortest interval,
+ * 1 s at least and 5 s at most. Each tick starts a `sleep`: on a machine that hosts a thousand lab
+ * gateways, a 1 s tick for 30 s probes was a whole core.
+ */
+export function monitorTickS(gw: Pick<GatewaySpec, 'links'>): number {
+  const shortest = Math.min(...gw.links.map((l) => l.monitor.intervalS));
+  return Math.min(5, Math.max(1, Math.floor(shortest / 2)));
 }
 
 export function conditionVariable(linkName: string): string {
@@ -180,6 +193,7 @@ export function buildFailoverView(gw: GatewaySpec, backend: FirewallBackend, fac
       ownTrafficTable: String(ownTrafficTable(gw)),
       hooks: gw.hooks.map((h) => h.name).join(' '),
       hookTimeoutS: String(gw.hookTimeoutS),
+      tickS: String(monitorTickS(gw)),
       metricsDir: gw.metricsDir ?? '',
       links: gw.links.map((l, i) => ({
         index: String(i + 1),
