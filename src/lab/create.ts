@@ -136,7 +136,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   if (init === 'systemd' && dynamicKind !== undefined) {
     throw new LabError(`systemd gateways support static links only; ${dynamicKind} links need init none`);
   }
-  // Before anything is made: the first build takes a minute and a half, and may fail.
+  // Before anything is made: the first build of the tree takes about a minute, and may fail.
   const containers = init === 'systemd' ? { containerTree: await ensureTree(), cgroupHierarchies: hostHierarchies() } : {};
   const gatewayCount = options.gateways ?? 1;
   const dir = makeLabDir(options.dir);

@@ -143,3 +143,25 @@ describe.skipIf(skip)(suite, () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
+
+describe.skipIf(skip)(`${suite}: after a crash`, () => {
+  it('destroy still removes a container whose supervisor was killed (nspawn and systemd left running)', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'lbprov-e2e-systemd-crash-'));
+    try {
+      const lab = await createLab({ init: 'systemd', prefix: `lbc${randomBytes(3).toString('hex')}`, dir: join(work, 'lab'), inventoryPath: join(work, 'inventory.yml') });
+      const container = lab.gateway(0).container;
+      if (container === undefined) throw new Error('gw1 has no container');
+      for (const started of lab.state.processes.filter((candidate) => candidate.role.startsWith('supervisor '))) process.kill(started.pid, 'SIGKILL');
+      const init = containerInit(container);
+      expect(init).toBeDefined();
+      const pids = pidsInCgroups(container.cgroups);
+      await lab.destroy();
+      // Running processes only: the orphaned nspawn may linger as a zombie until the host's init reaps it.
+      expect(pids.filter((pid) => existsSync(`/proc/${pid}/root/etc`))).toEqual([]);
+      expect(container.cgroups.filter((cgroup) => existsSync(cgroup))).toEqual([]);
+      expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(container.root);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
