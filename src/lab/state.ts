@@ -96,7 +96,9 @@ export interface LabGateway {
   secondLan?: { cidr: string; prefixLength: number; lanAddress: string };
   /** This gateway's private files (overlay upper dirs, sshd config, keys, logs). */
   dir: string;
+  /** The lab's host key for this gateway (a systemd gateway gets a copy in its container). */
   hostKeyFile: string;
+  /** init none only: a systemd gateway's sshd config and pid file are the container's own. */
   sshdConfig: string;
   sshdPidFile: string;
   links: LabLink[];
