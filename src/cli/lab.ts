@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { countConnections, labDown, labUp, LINK_KINDS, loadLab, MAX_LAN_SOURCES, type LinkKind } from '../lab/index.js';
+import { countConnections, LAB_INITS, labDown, labUp, LINK_KINDS, loadLab, MAX_LAN_SOURCES, rebootGateway, type LinkKind } from '../lab/index.js';
 import { InputError } from '../errors.js';
 import { EXIT_OK } from './output.js';
 import { FIREWALL_BACKENDS } from '../model/inventory.js';
@@ -14,6 +14,7 @@ export interface LabUpOptions {
   linkKinds?: string;
   p2pDown?: boolean;
   lanSources?: string;
+  init?: string;
   dir: string;
   inventory: string;
 }
@@ -44,6 +45,8 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
   if (opts.firewall !== undefined && !firewall) throw new InputError('command line', '--firewall', `expected one of ${FIREWALL_SETTINGS.join(', ')}, got ${JSON.stringify(opts.firewall)}`);
   const lanSources = opts.lanSources === undefined ? undefined : positiveInteger(opts.lanSources, '--lan-sources');
   if (lanSources !== undefined && lanSources > MAX_LAN_SOURCES) throw new InputError('command line', '--lan-sources', `at most ${MAX_LAN_SOURCES}, got ${lanSources}`);
+  const init = opts.init === undefined ? undefined : LAB_INITS.find((kind) => kind === opts.init);
+  if (opts.init !== undefined && !init) throw new InputError('command line', '--init', `expected one of ${LAB_INITS.join(', ')}, got ${JSON.stringify(opts.init)}`);
   const started = performance.now();
   const lab = await labUp({
     gateways: positiveInteger(opts.gateways, '--gateways'),
@@ -53,11 +56,13 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
     ...(linkKinds ? { linkKinds } : {}),
     ...(opts.p2pDown ? { p2pDown: true } : {}),
     ...(lanSources !== undefined ? { lanSources } : {}),
+    ...(init ? { init } : {}),
     dir: opts.dir,
     inventoryPath: opts.inventory,
   });
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  process.stdout.write(`lab up: ${lab.gateways.length} gateway(s) in ${seconds} s; inventory ${lab.inventoryPath}\n`);
+  const kind = lab.state.init === 'systemd' ? 'systemd gateway(s)' : 'gateway(s)';
+  process.stdout.write(`lab up: ${lab.gateways.length} ${kind} in ${seconds} s; inventory ${lab.inventoryPath}\n`);
   for (const gw of lab.gateways) {
     const links = gw.links.map((l) => `${l.name}:${l.interface}${l.kind === 'static' ? '' : ` (${l.kind}${l.kind === 'p2p' && !l.connected ? ', down' : ` ${l.gatewayAddress}`})`}`);
     process.stdout.write(`  ${gw.name}  ssh root@${gw.mgmtAddress}  links ${links.join(' ')}\n`);
@@ -73,6 +78,23 @@ export async function labUpCommand(opts: LabUpOptions): Promise<number> {
 export async function labDownCommand(opts: LabDownOptions): Promise<number> {
   const removed = await labDown(resolve(opts.dir, 'state.json'));
   process.stdout.write(removed ? 'lab down: removed\n' : `lab down: no lab in ${opts.dir}\n`);
+  return EXIT_OK;
+}
+
+export interface LabRebootOptions {
+  dir: string;
+  gateway?: string;
+  hard?: boolean;
+}
+
+/** Reboots systemd gateways one after another (all of them, or the one named) and shows how long each took to answer SSH again. */
+export async function labRebootCommand(opts: LabRebootOptions): Promise<number> {
+  const lab = loadLab(resolve(opts.dir, 'state.json'));
+  const gateways = opts.gateway !== undefined ? [lab.gateway(opts.gateway)] : lab.gateways;
+  for (const gw of gateways) {
+    const { ms } = await rebootGateway(lab, gw.name, { hard: opts.hard === true });
+    process.stdout.write(`${gw.name}: ${opts.hard ? 'power cut' : 'rebooted'}, sshd answering after ${ms} ms\n`);
+  }
   return EXIT_OK;
 }
 

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import type { PlanOptions } from './plan.js';
 import type { UpOptions } from './up.js';
-import type { LabDownOptions, LabTrafficOptions, LabUpOptions } from './lab.js';
+import type { LabDownOptions, LabRebootOptions, LabTrafficOptions, LabUpOptions } from './lab.js';
 import { planCommand } from './plan.js';
 import { upCommand } from './up.js';
 import { statusCommand, type StatusOptions } from './status.js';
@@ -84,6 +84,7 @@ lab
   .option('--link-kinds <list>', 'kind of each link: static, dhcp or p2p, e.g. static,dhcp (default: all static)')
   .option('--p2p-down', 'p2p links start with no session (no ppp<k> until connected)')
   .option('--lan-sources <n>', "source addresses of each gateway's LAN client, 1..60 (extra ones from a second LAN subnet)")
+  .option('--init <kind>', 'what runs on each gateway: none (its sshd only) or systemd (a container booting Debian 12; static links only)', 'none')
   .option('--dir <path>', 'lab folder', '.lab')
   .option('--inventory <path>', 'inventory to write', 'inventories/lab.yml')
   .action(async (opts: LabUpOptions) => {
@@ -97,6 +98,15 @@ lab
   .option('-n, --connections <n>', 'connections to open', '400')
   .action(async (opts: LabTrafficOptions) => {
     process.exitCode = await (await labCommands()).labTrafficCommand(opts);
+  });
+lab
+  .command('reboot')
+  .description('reboot systemd gateways: their network namespaces are made again as at lab creation')
+  .option('--dir <path>', 'lab folder', '.lab')
+  .option('--gateway <name>', 'only this gateway (default: every one, one after another)')
+  .option('--hard', 'kill the container like a power cut instead of a clean shutdown')
+  .action(async (opts: LabRebootOptions) => {
+    process.exitCode = await (await labCommands()).labRebootCommand(opts);
   });
 lab
   .command('down')

@@ -17,8 +17,11 @@ import { buildNetwork } from './network.js';
 import { connect } from './p2p.js';
 import { run } from './run.js';
 import { prepareGatewayFilesystem, renderSshdConfig, startSshd } from './sshd.js';
-import type { LabState, LinkKind } from './state.js';
+import type { LabGateway, LabInit, LabState, LinkKind } from './state.js';
 import { startTcpServer } from './server.js';
+import { bootContainer } from './systemd/boot.js';
+import { hostHierarchies } from './systemd/cgroups.js';
+import { ensureTree } from './systemd/tree.js';
 
 export interface LabOptions {
   /**
@@ -55,9 +58,16 @@ export interface LabOptions {
    * second LAN subnet on the same segment (see addressing.ts); LabGateway.lanSources lists them.
    */
   lanSources?: number;
+  /**
+   * What runs on each gateway (default 'none'): only its sshd, in a private mount namespace; or
+   * 'systemd': a container booting Debian 12 with systemd as PID 1 and sshd as ssh.service (see
+   * systemd/), which `rebootGateway` can reboot. systemd gateways take static links only.
+   */
+  init?: LabInit;
 }
 
 export const LINK_KINDS: readonly LinkKind[] = ['static', 'dhcp', 'p2p'];
+export const LAB_INITS: readonly LabInit[] = ['none', 'systemd'];
 
 const KEYGEN_CONCURRENCY = 2;
 const SSHD_START_CONCURRENCY = 8;
@@ -123,6 +133,15 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   }
   const unknownKind = options.linkKinds?.find((kind) => !LINK_KINDS.includes(kind));
   if (unknownKind !== undefined) throw new LabError(`link kinds are ${LINK_KINDS.join(', ')}; got ${String(unknownKind)}`);
+  const init = options.init ?? 'none';
+  if (!LAB_INITS.includes(init)) throw new LabError(`init is one of ${LAB_INITS.join(', ')}; got ${String(init)}`);
+  // dhclient and the p2p relays run in the mount namespace of a gateway's lab sshd, which a container has not.
+  const dynamicKind = options.linkKinds?.find((kind) => kind !== 'static');
+  if (init === 'systemd' && dynamicKind !== undefined) {
+    throw new LabError(`systemd gateways support static links only; ${dynamicKind} links need init none`);
+  }
+  // Before anything is made: the first build of the tree takes about a minute, and may fail.
+  const containers = init === 'systemd' ? { containerTree: await ensureTree(), cgroupHierarchies: hostHierarchies() } : {};
   const gatewayCount = options.gateways ?? 1;
   const dir = makeLabDir(options.dir);
   const stateFile = join(dir, 'state.json');
@@ -145,6 +164,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       ...(options.firewall ? { firewall: options.firewall } : {}),
       ...(options.linkKinds ? { linkKinds: options.linkKinds } : {}),
       ...(options.lanSources !== undefined ? { lanSources: options.lanSources } : {}),
+      init,
+      ...containers,
     });
     state.locks = held;
     const claim = claimNeighbourTable(locks.root, prefix, gatewayCount);
@@ -174,7 +195,7 @@ async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
   }
   for (const gateway of state.gateways) {
     mkdirSync(gateway.dir);
-    prepareGatewayFilesystem(gateway);
+    if (gateway.container === undefined) prepareGatewayFilesystem(gateway);
   }
 
   const keygen = pLimit(KEYGEN_CONCURRENCY);
@@ -190,18 +211,23 @@ async function populateLab(lab: Lab, options: LabOptions): Promise<void> {
     state.ssh.knownHosts,
     state.gateways.map((gateway) => `${knownHostsLine(gateway.mgmtAddress, state.ssh.port, publicKey(gateway.hostKeyFile))}\n`).join(''),
   );
-  for (const gateway of state.gateways) writeFileSync(gateway.sshdConfig, renderSshdConfig(gateway, authorizedKeys, state.ssh.port));
 
   const starter = pLimit(SSHD_START_CONCURRENCY);
   // Record each process as soon as it runs, so a failure further on still stops it.
   const record = (started: LabState['processes'][number]): void => {
     state.processes.push(started);
   };
+  const startGateway = async (gateway: LabGateway): Promise<void> => {
+    if (gateway.container !== undefined) {
+      await bootContainer(state, gateway, gateway.container, authorizedKeys, record);
+      return;
+    }
+    const files = { hostKey: gateway.hostKeyFile, pidFile: gateway.sshdPidFile, authorizedKeys };
+    writeFileSync(gateway.sshdConfig, renderSshdConfig(gateway, files, state.ssh.port));
+    record(await startSshd(gateway));
+  };
   try {
-    await allSettled([
-      startTcpServer(state).then(record),
-      ...state.gateways.map((gateway) => starter(() => startSshd(gateway).then(record))),
-    ]);
+    await allSettled([startTcpServer(state).then(record), ...state.gateways.map((gateway) => starter(() => startGateway(gateway)))]);
   } finally {
     lab.save();
   }

@@ -4,10 +4,10 @@ import { resolve } from 'node:path';
 import { createLab } from './create.js';
 import { loadLab, type Lab } from './lab.js';
 import type { LanClientChoice } from './layout.js';
-import type { LinkKind } from './state.js';
+import type { LabInit, LinkKind } from './state.js';
 import type { FirewallSetting } from '../model/inventory.js';
 
-export { createLab, knownHostsLine, LINK_KINDS, type LabOptions } from './create.js';
+export { createLab, knownHostsLine, LAB_INITS, LINK_KINDS, type LabOptions } from './create.js';
 export { Lab, loadLab, type GatewayRef } from './lab.js';
 export {
   connectP2p,
@@ -23,7 +23,8 @@ export { LabError } from './errors.js';
 export { MAX_LAN_SOURCES } from './addressing.js';
 export { defaultWeights, type LanClientChoice } from './layout.js';
 export { gatewayFileOnHost, sshdConnections } from './sshd.js';
-export type { LabGateway, LabLink, LabState, LinkKind, LinkPool } from './state.js';
+export type { GatewayContainer, LabGateway, LabInit, LabLink, LabState, LinkKind, LinkPool } from './state.js';
+export { rebootGateway, type RebootOptions } from './systemd/reboot.js';
 export { cutUpstream, restoreUpstream } from './upstream.js';
 export {
   countConnections,
@@ -52,6 +53,7 @@ export interface LabUpOptions {
   linkKinds?: readonly LinkKind[];
   p2pDown?: boolean;
   lanSources?: number;
+  init?: LabInit;
 }
 
 /** `lbprov lab up`: builds the lab and writes its inventory. */

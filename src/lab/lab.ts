@@ -13,6 +13,8 @@ import { inventoryHeader } from './inventory.js';
 import { pidsInNamespaces, stillOurs, terminate } from './processes.js';
 import { run, type RunOptions, type RunResult } from './run.js';
 import { onGateway } from './sshd.js';
+import { removeContainers } from './systemd/boot.js';
+import { inContainer } from './systemd/container.js';
 import { writeState, type LabGateway, type LabState } from './state.js';
 
 export type GatewayRef = number | string;
@@ -55,18 +57,23 @@ export class Lab {
     return run(['ip', 'netns', 'exec', ns, ...argv], options);
   }
 
-  /** Runs argv as a process started over SSH would: the gateway's network namespace and private files. */
+  /**
+   * Runs argv as a process started over SSH would: the gateway's network namespace and private
+   * files; on a systemd gateway, inside its container (every namespace of its PID 1, its root).
+   */
   execOnGateway(ref: GatewayRef, argv: readonly string[], options?: RunOptions): Promise<RunResult> {
-    return run(onGateway(this.state, this.gateway(ref), argv), options);
+    const gateway = this.gateway(ref);
+    return run(gateway.container !== undefined ? inContainer(gateway, argv) : onGateway(this.state, gateway, argv), options);
   }
 
   /**
-   * Removes everything the lab made: its processes (started by it, or running in its namespaces),
-   * root-namespace interfaces, namespaces, files and locks. Safe to repeat; keeps state.json when
-   * something could not be removed, so it can be retried.
+   * Removes everything the lab made: its containers (with their mounts and cgroups), its processes
+   * (started by it, or running in its namespaces), root-namespace interfaces, namespaces, files and
+   * locks. Safe to repeat; keeps state.json when something could not be removed, so it can be retried.
    */
   async destroy(): Promise<void> {
     const { state } = this;
+    await removeContainers(state);
     await terminate([...stillOurs(state.processes), ...pidsInNamespaces(state.namespaces)]);
     const existingLinks = (): string[] => state.rootLinks.filter((link) => existsSync(`/sys/class/net/${link}`));
     const existingNamespaces = (): string[] => state.namespaces.filter((ns) => existsSync(`/run/netns/${ns}`));

@@ -11,7 +11,7 @@ import {
   upstream,
 } from './addressing.js';
 import { LabError } from './errors.js';
-import type { LabGateway, LabLink, LabState, LinkKind } from './state.js';
+import type { GatewayContainer, LabGateway, LabInit, LabLink, LabState, LinkKind } from './state.js';
 
 export const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,8}$/;
 const IFNAMSIZ = 15;
@@ -33,6 +33,29 @@ export interface LayoutInput {
   linkKinds?: readonly LinkKind[];
   /** Source addresses of each LAN client (default 1). */
   lanSources?: number;
+  /** Default 'none'. */
+  init?: LabInit;
+  /** systemd: the cached tree every container boots from, and the cgroup hierarchies nspawn uses (their mount points). */
+  containerTree?: string;
+  cgroupHierarchies?: readonly string[];
+}
+
+/** The lab's parent cgroup in each hierarchy; each container gets `<prefix>-<gateway>` below it. */
+export const LAB_CGROUP = 'lbprov-lab';
+
+function describeContainer(input: LayoutInput, name: string, gatewayDir: string): GatewayContainer {
+  const { containerTree, cgroupHierarchies } = input;
+  if (containerTree === undefined || cgroupHierarchies === undefined) throw new LabError('systemd gateways need a tree and cgroup hierarchies');
+  const machine = `${input.prefix}-${name}`;
+  return {
+    machine,
+    lower: containerTree,
+    root: join(gatewayDir, 'root'),
+    upper: join(gatewayDir, 'upper'),
+    work: join(gatewayDir, 'work'),
+    cgroups: cgroupHierarchies.map((hierarchy) => join(hierarchy, LAB_CGROUP, machine)),
+    consoleLog: join(gatewayDir, 'console.log'),
+  };
 }
 
 export const SERVICE_PORT = 80;
@@ -130,6 +153,7 @@ export function describeLab(input: LayoutInput): LabState {
         }
         return link;
       }),
+      ...(input.init === 'systemd' ? { container: describeContainer(input, name, gatewayDir) } : {}),
     };
   });
 
@@ -167,5 +191,6 @@ export function describeLab(input: LayoutInput): LabState {
     baselineNat: input.baselineNat,
     ...(input.firewall ? { firewall: input.firewall } : {}),
     gateways,
+    ...(input.init === 'systemd' ? { init: input.init } : {}),
   };
 }

@@ -50,63 +50,50 @@ function secondLanSources(gateway: LabGateway): string[] {
   return secondLan !== undefined ? gateway.lanSources.slice(1).map((address) => `${address}/${secondLan.prefixLength}`) : [];
 }
 
+/** The veths of one gateway (mgmt, ISP links, LAN), made in the root namespace with each end in its namespace. */
+function gatewayRootLines(state: LabState, gateway: LabGateway): string[] {
+  const lines = [
+    `link add ${gateway.rootLink} type veth peer name ${MGMT_INTERFACE} netns ${gateway.ns}`,
+    `addr add ${gateway.rootAddress}/31 dev ${gateway.rootLink}`,
+    `link set ${gateway.rootLink} up`,
+  ];
+  for (const link of gateway.links) {
+    // A p2p link's ppp<k> and its ISP end are TUN devices its relays create; only the carrier is a veth.
+    const [own, isp] = link.carrier !== undefined ? [link.carrier.interface, link.carrier.ispInterface] : [link.interface, link.ispInterface];
+    lines.push(`link add ${own} netns ${gateway.ns} type veth peer name ${isp} netns ${link.ispNs}`);
+  }
+  const peer = lanPeer(state, gateway);
+  lines.push(`link add ${gateway.lanInterface} netns ${gateway.ns} type veth peer name ${peer.name} netns ${peer.ns}`);
+  return lines;
+}
+
 export function rootBatch(state: LabState): string[] {
   const lines = state.namespaces.map((ns) => `netns add ${ns}`);
   for (const isp of state.isps) {
     lines.push(`link add ${isp.upstreamInterface} netns ${isp.ns} type veth peer name ${isp.name} netns ${state.server.ns}`);
   }
-  for (const gateway of state.gateways) {
-    lines.push(
-      `link add ${gateway.rootLink} type veth peer name ${MGMT_INTERFACE} netns ${gateway.ns}`,
-      `addr add ${gateway.rootAddress}/31 dev ${gateway.rootLink}`,
-      `link set ${gateway.rootLink} up`,
-    );
-    for (const link of gateway.links) {
-      // A p2p link's ppp<k> and its ISP end are TUN devices its relays create; only the carrier is a veth.
-      const [own, isp] = link.carrier !== undefined ? [link.carrier.interface, link.carrier.ispInterface] : [link.interface, link.ispInterface];
-      lines.push(`link add ${own} netns ${gateway.ns} type veth peer name ${isp} netns ${link.ispNs}`);
-    }
-    const peer = lanPeer(state, gateway);
-    lines.push(`link add ${gateway.lanInterface} netns ${gateway.ns} type veth peer name ${peer.name} netns ${peer.ns}`);
-  }
-  return lines;
+  return [...lines, ...state.gateways.flatMap((gateway) => gatewayRootLines(state, gateway))];
 }
 
-export function namespaceSetups(state: LabState): NamespaceSetup[] {
-  const setups: NamespaceSetup[] = [];
-  const gatewayLinks = state.gateways.flatMap((gateway) => gateway.links.map((link) => ({ gateway, link })));
-
-  state.isps.forEach((isp, index) => {
+/** The ISP routers and the server: made once, untouched when a gateway is rebuilt. */
+function sharedSetups(state: LabState): NamespaceSetup[] {
+  const setups: NamespaceSetup[] = state.isps.map((isp, index) => {
     const ends = upstream(index + 1);
-    const batch = [
-      'link set lo up',
-      `link set ${isp.upstreamInterface} up`,
-      `addr add ${ends.isp}/31 dev ${isp.upstreamInterface}`,
-      `route add default via ${ends.server} dev ${isp.upstreamInterface}`,
-      // Other ISPs' upstreams (probe targets) are reachable only through their own ISP.
-      `route add unreachable ${upstreamBlock}`,
-    ];
-    // Strict reverse-path filtering; ARP answered only for the interface's own addresses, so a
-    // router address a gateway was renumbered away from stops answering even if another gateway still uses it.
-    const sysctls = ['net/ipv4/ip_forward=1', 'net/ipv4/conf/all/rp_filter=1', 'net/ipv4/conf/all/arp_ignore=1'];
-    for (const { link } of gatewayLinks.filter(({ link }) => link.ispNs === isp.ns)) {
-      if (link.carrier !== undefined) {
-        batch.push(
-          `link set ${link.carrier.ispInterface} mtu ${CARRIER_MTU} up`,
-          `addr add ${link.carrier.ispAddress}/31 dev ${link.carrier.ispInterface}`,
-        );
-        // The carrier only carries the relay's UDP: nothing arriving on it is forwarded.
-        sysctls.push(`net/ipv4/conf/${link.carrier.ispInterface}/forwarding=0`);
-        continue;
-      }
-      batch.push(
-        `link set ${link.ispInterface} up`,
-        // Same router address towards every customer; each customer reached by a host route.
-        `addr add ${link.nextHop}/${link.prefixLength} dev ${link.ispInterface} noprefixroute`,
-        `route add ${link.gatewayAddress}/32 dev ${link.ispInterface}`,
-      );
-    }
-    setups.push({ ns: isp.ns, sysctls, masqueradeInterface: '', batch });
+    return {
+      ns: isp.ns,
+      // Strict reverse-path filtering; ARP answered only for the interface's own addresses, so a
+      // router address a gateway was renumbered away from stops answering even if another gateway still uses it.
+      sysctls: ['net/ipv4/ip_forward=1', 'net/ipv4/conf/all/rp_filter=1', 'net/ipv4/conf/all/arp_ignore=1'],
+      masqueradeInterface: '',
+      batch: [
+        'link set lo up',
+        `link set ${isp.upstreamInterface} up`,
+        `addr add ${ends.isp}/31 dev ${isp.upstreamInterface}`,
+        `route add default via ${ends.server} dev ${isp.upstreamInterface}`,
+        // Other ISPs' upstreams (probe targets) are reachable only through their own ISP.
+        `route add unreachable ${upstreamBlock}`,
+      ],
+    };
   });
 
   const serverBatch = ['link set lo up', ...state.server.serviceAddresses.map((address) => `addr add ${address}/32 dev lo`)];
@@ -120,69 +107,112 @@ export function namespaceSetups(state: LabState): NamespaceSetup[] {
     );
   });
   setups.push({ ns: state.server.ns, sysctls: ['net/ipv4/ip_forward=0'], masqueradeInterface: '', batch: serverBatch });
+  return setups;
+}
 
-  for (const gateway of state.gateways) {
-    const batch = [
-      'link set lo up',
-      `link set ${MGMT_INTERFACE} up`,
-      `addr add ${gateway.mgmtAddress}/31 dev ${MGMT_INTERFACE}`,
-      `link set ${gateway.lanInterface} up`,
-      `addr add ${gateway.lanAddress}/${LAN_PREFIX_LENGTH} dev ${gateway.lanInterface}`,
-      // The second LAN subnet is connected too, so the gateway answers the extra LAN sources directly.
-      ...(gateway.secondLan !== undefined ? [`addr add ${gateway.secondLan.lanAddress}/${gateway.secondLan.prefixLength} dev ${gateway.lanInterface}`] : []),
-    ];
-    for (const link of gateway.links) {
-      if (link.kind === 'static') {
-        batch.push(`link set ${link.interface} up`, `addr add ${link.gatewayAddress}/${link.prefixLength} dev ${link.interface}`);
-      } else if (link.carrier !== undefined) {
-        batch.push(`link set ${link.carrier.interface} mtu ${CARRIER_MTU} up`, `addr add ${link.carrier.address}/31 dev ${link.carrier.interface}`);
-      } else {
-        // dhcp: dhclient adds the address and its default route once it has a lease.
-        batch.push(`link set ${link.interface} up`);
-      }
-    }
-    const first = gateway.links[0];
-    if (first?.kind === 'static') batch.push(`route add default via ${first.nextHop} dev ${first.interface}`);
-    setups.push({
-      ns: gateway.ns,
-      sysctls: ['net/ipv4/ip_forward=1'],
-      masqueradeInterface: state.baselineNat && first !== undefined ? first.interface : '',
-      batch,
-    });
-    if (gateway.lanClientNs !== undefined) {
+/**
+ * Everything one gateway's veths need once made: the gateway's own namespace, the ISP ends of its
+ * links, its LAN client's end (or the parking one). Applied at creation, and again after the
+ * gateway's namespace is recreated (a power cycle), so both paths set up the same state.
+ */
+function gatewaySetups(state: LabState, gateway: LabGateway): NamespaceSetup[] {
+  const setups: NamespaceSetup[] = [];
+  for (const link of gateway.links) {
+    if (link.carrier !== undefined) {
       setups.push({
-        ns: gateway.lanClientNs,
-        sysctls: ['net/ipv4/ip_forward=0'],
+        ns: link.ispNs,
+        // The carrier only carries the relay's UDP: nothing arriving on it is forwarded.
+        sysctls: [`net/ipv4/conf/${link.carrier.ispInterface}/forwarding=0`],
         masqueradeInterface: '',
-        batch: [
-          'link set lo up',
-          `link set ${LAN_CLIENT_INTERFACE} up`,
-          // First, so it stays the primary address: the source of traffic not bound to another one.
-          `addr add ${gateway.lanClientAddress}/${LAN_PREFIX_LENGTH} dev ${LAN_CLIENT_INTERFACE}`,
-          ...secondLanSources(gateway).map((address) => `addr add ${address} dev ${LAN_CLIENT_INTERFACE}`),
-          `route add default via ${gateway.lanAddress}`,
-        ],
+        batch: [`link set ${link.carrier.ispInterface} mtu ${CARRIER_MTU} up`, `addr add ${link.carrier.ispAddress}/31 dev ${link.carrier.ispInterface}`],
       });
+      continue;
     }
-  }
-
-  if (state.parkingNs !== undefined) {
-    const parked = state.gateways.filter((gateway) => gateway.lanClientNs === undefined);
     setups.push({
-      ns: state.parkingNs,
+      ns: link.ispNs,
       sysctls: [],
       masqueradeInterface: '',
-      batch: parked.map((gateway) => `link set ${gateway.name} up`),
+      batch: [
+        `link set ${link.ispInterface} up`,
+        // Same router address towards every customer; each customer reached by a host route.
+        `addr add ${link.nextHop}/${link.prefixLength} dev ${link.ispInterface} noprefixroute`,
+        `route add ${link.gatewayAddress}/32 dev ${link.ispInterface}`,
+      ],
     });
+  }
+
+  const batch = [
+    'link set lo up',
+    `link set ${MGMT_INTERFACE} up`,
+    `addr add ${gateway.mgmtAddress}/31 dev ${MGMT_INTERFACE}`,
+    `link set ${gateway.lanInterface} up`,
+    `addr add ${gateway.lanAddress}/${LAN_PREFIX_LENGTH} dev ${gateway.lanInterface}`,
+    // The second LAN subnet is connected too, so the gateway answers the extra LAN sources directly.
+    ...(gateway.secondLan !== undefined ? [`addr add ${gateway.secondLan.lanAddress}/${gateway.secondLan.prefixLength} dev ${gateway.lanInterface}`] : []),
+  ];
+  for (const link of gateway.links) {
+    if (link.kind === 'static') {
+      batch.push(`link set ${link.interface} up`, `addr add ${link.gatewayAddress}/${link.prefixLength} dev ${link.interface}`);
+    } else if (link.carrier !== undefined) {
+      batch.push(`link set ${link.carrier.interface} mtu ${CARRIER_MTU} up`, `addr add ${link.carrier.address}/31 dev ${link.carrier.interface}`);
+    } else {
+      // dhcp: dhclient adds the address and its default route once it has a lease.
+      batch.push(`link set ${link.interface} up`);
+    }
+  }
+  const first = gateway.links[0];
+  if (first?.kind === 'static') batch.push(`route add default via ${first.nextHop} dev ${first.interface}`);
+  setups.push({
+    ns: gateway.ns,
+    sysctls: ['net/ipv4/ip_forward=1'],
+    masqueradeInterface: state.baselineNat && first !== undefined ? first.interface : '',
+    batch,
+  });
+
+  if (gateway.lanClientNs !== undefined) {
+    setups.push({
+      ns: gateway.lanClientNs,
+      sysctls: ['net/ipv4/ip_forward=0'],
+      masqueradeInterface: '',
+      batch: [
+        'link set lo up',
+        `link set ${LAN_CLIENT_INTERFACE} up`,
+        // First, so it stays the primary address: the source of traffic not bound to another one.
+        `addr add ${gateway.lanClientAddress}/${LAN_PREFIX_LENGTH} dev ${LAN_CLIENT_INTERFACE}`,
+        ...secondLanSources(gateway).map((address) => `addr add ${address} dev ${LAN_CLIENT_INTERFACE}`),
+        `route add default via ${gateway.lanAddress}`,
+      ],
+    });
+  } else {
+    setups.push({ ns: state.parkingNs as string, sysctls: [], masqueradeInterface: '', batch: [`link set ${gateway.name} up`] });
   }
   return setups;
 }
 
-export async function buildNetwork(state: LabState): Promise<void> {
-  await run(['ip', '-batch', '-'], { input: rootBatch(state).join('\n') + '\n' });
+/** One setup per namespace (one process each), keeping every namespace's lines in order. */
+function mergeByNamespace(setups: readonly NamespaceSetup[]): NamespaceSetup[] {
+  const merged = new Map<string, NamespaceSetup>();
+  for (const setup of setups) {
+    const into = merged.get(setup.ns);
+    if (into === undefined) {
+      merged.set(setup.ns, { ...setup, sysctls: [...setup.sysctls], batch: [...setup.batch] });
+      continue;
+    }
+    into.sysctls.push(...setup.sysctls);
+    into.batch.push(...setup.batch);
+    if (setup.masqueradeInterface !== '') into.masqueradeInterface = setup.masqueradeInterface;
+  }
+  return [...merged.values()];
+}
+
+export function namespaceSetups(state: LabState): NamespaceSetup[] {
+  return mergeByNamespace([...sharedSetups(state), ...state.gateways.flatMap((gateway) => gatewaySetups(state, gateway))]);
+}
+
+async function applySetups(setups: readonly NamespaceSetup[]): Promise<void> {
   const limit = pLimit(SETUP_CONCURRENCY);
   await Promise.all(
-    namespaceSetups(state).map((setup) =>
+    setups.map((setup) =>
       limit(() =>
         run(
           ['nsenter', `--net=/run/netns/${setup.ns}`, 'sh', '-c', SETUP_SCRIPT, 'sh', setup.masqueradeInterface, ...setup.sysctls],
@@ -191,4 +221,22 @@ export async function buildNetwork(state: LabState): Promise<void> {
       ),
     ),
   );
+}
+
+export async function buildNetwork(state: LabState): Promise<void> {
+  await run(['ip', '-batch', '-'], { input: rootBatch(state).join('\n') + '\n' });
+  await applySetups(namespaceSetups(state));
+}
+
+/**
+ * A power cycle of one gateway's network: its namespace and every veth to it are deleted (so
+ * nothing installed in it survives) and made again exactly as at creation. The veths are deleted
+ * first, by name: a deleted namespace frees its links only later, and the new ones reuse the names.
+ */
+export async function rebuildGatewayNetwork(state: LabState, gateway: LabGateway): Promise<void> {
+  const ownLinks = [MGMT_INTERFACE, gateway.lanInterface, ...gateway.links.map((link) => link.carrier?.interface ?? link.interface)];
+  await run(['ip', '-n', gateway.ns, '-force', '-batch', '-'], { input: ownLinks.map((link) => `link del ${link}\n`).join(''), allowFailure: true });
+  await run(['ip', 'netns', 'del', gateway.ns], { allowFailure: true });
+  await run(['ip', '-batch', '-'], { input: [`netns add ${gateway.ns}`, ...gatewayRootLines(state, gateway)].join('\n') + '\n' });
+  await applySetups(mergeByNamespace(gatewaySetups(state, gateway)));
 }

@@ -9,14 +9,21 @@ import type { LabGateway, LabState, StartedProcess } from './state.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
-export function renderSshdConfig(gateway: LabGateway, authorizedKeysFile: string, port: number): string {
+/** Where the sshd of a gateway finds its files (the lab dir's, or a container's own). */
+export interface SshdFiles {
+  hostKey: string;
+  pidFile: string;
+  authorizedKeys: string;
+}
+
+export function renderSshdConfig(gateway: LabGateway, files: SshdFiles, port: number): string {
   return [
     `# lbprov lab gateway ${gateway.name} (${gateway.ns})`,
     `ListenAddress ${gateway.mgmtAddress}`,
     `Port ${port}`,
-    `HostKey ${gateway.hostKeyFile}`,
-    `PidFile ${gateway.sshdPidFile}`,
-    `AuthorizedKeysFile ${authorizedKeysFile}`,
+    `HostKey ${files.hostKey}`,
+    `PidFile ${files.pidFile}`,
+    `AuthorizedKeysFile ${files.authorizedKeys}`,
     'UsePAM no',
     'StrictModes no',
     'PermitRootLogin prohibit-password',
@@ -70,18 +77,29 @@ export function prepareGatewayFilesystem(gateway: LabGateway): void {
   writeFileSync(join(gateway.dir, 'empty-bashrc'), '');
 }
 
-/** Where a file the gateway wrote under `path` (in /etc, /var/lib or /var/log) lands in the lab dir. */
+/**
+ * Where a file the gateway wrote under `path` lands in the lab dir: for a systemd gateway, anywhere
+ * in its overlay's upper dir (files it has not written are the cached tree's); otherwise in /etc,
+ * /var/lib or /var/log.
+ */
 export function gatewayFileOnHost(gateway: LabGateway, path: string): string {
+  if (gateway.container !== undefined) {
+    if (!path.startsWith('/')) throw new LabError(`${gateway.name}: ${path} is not an absolute path`);
+    return join(gateway.container.upper, path);
+  }
   const target = OVERLAID.find((dir) => path === dir || path.startsWith(`${dir}/`));
   if (target === undefined) throw new LabError(`${path} is not under ${OVERLAID.join(', ')}`);
   return join(overlayLayer(gateway, target), 'upper', path.slice(target.length));
 }
 
+/** A systemd gateway's sshd writes its log (sshd -E) under the container's /var/log. */
+export const CONTAINER_SSHD_LOG = '/var/log/sshd.log';
+
 export function sshdLogPath(gateway: LabGateway): string {
-  return join(gateway.dir, 'sshd.log');
+  return gateway.container !== undefined ? gatewayFileOnHost(gateway, CONTAINER_SSHD_LOG) : join(gateway.dir, 'sshd.log');
 }
 
-/** TCP connections the gateway's sshd has seen since it started. */
+/** TCP connections the gateway's sshd has seen since it started (a systemd gateway's: since the lab was made, reboots included). */
 export function sshdConnections(gateway: LabGateway): number {
   return (readFileSync(sshdLogPath(gateway), 'utf8').match(/^Connection from /gm) ?? []).length;
 }
@@ -125,6 +143,7 @@ export async function startSshd(gateway: LabGateway, timeoutMs = 15_000): Promis
  */
 export function onGateway(state: LabState, gateway: LabGateway, argv: readonly string[]): string[] {
   const sshd = state.processes.find((started) => started.role === `sshd ${gateway.name}`);
+  if (gateway.container !== undefined) throw new LabError(`${gateway.name} is a systemd gateway: run commands in its container (Lab.execOnGateway)`);
   const [pid] = sshd !== undefined ? stillOurs([sshd]) : [];
   if (pid === undefined) throw new LabError(`${gateway.name}: its sshd is not running`);
   return ['nsenter', `--target=${pid}`, '--mount', '--net', '--', ...argv];

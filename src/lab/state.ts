@@ -53,6 +53,26 @@ export interface LabLink {
   connected?: boolean;
 }
 
+/** What runs a gateway: its sshd alone in a private mount namespace, or a container booting systemd (systemd/). */
+export type LabInit = 'none' | 'systemd';
+
+/** A systemd gateway's container: everything the lab mounts and creates for it, so destroy can remove it after any failure. */
+export interface GatewayContainer {
+  /** nspawn's machine name (the container's hostname). */
+  machine: string;
+  /** The cached Debian tree (read-only lower layer, shared by every container). */
+  lower: string;
+  /** The overlay mount the container boots from. */
+  root: string;
+  /** The gateway's own writes: what survives its reboots. */
+  upper: string;
+  work: string;
+  /** The container's cgroup in each hierarchy nspawn uses; nspawn is started from them. */
+  cgroups: string[];
+  /** nspawn's and the booting system's console output. */
+  consoleLog: string;
+}
+
 export interface LabGateway {
   name: string;
   ns: string;
@@ -76,10 +96,14 @@ export interface LabGateway {
   secondLan?: { cidr: string; prefixLength: number; lanAddress: string };
   /** This gateway's private files (overlay upper dirs, sshd config, keys, logs). */
   dir: string;
+  /** The lab's host key for this gateway (a systemd gateway gets a copy in its container). */
   hostKeyFile: string;
+  /** init none only: a systemd gateway's sshd config and pid file are the container's own. */
   sshdConfig: string;
   sshdPidFile: string;
   links: LabLink[];
+  /** systemd gateways only. */
+  container?: GatewayContainer;
 }
 
 export interface StartedProcess {
@@ -139,6 +163,8 @@ export interface LabState {
   /** The inventory's `defaults.firewall`, when the lab was asked for one (else the inventory leaves it to auto). */
   firewall?: FirewallSetting;
   gateways: LabGateway[];
+  /** Absent: 'none' (labs made before systemd gateways have no such field). */
+  init?: LabInit;
 }
 
 export function writeState(state: LabState): void {
