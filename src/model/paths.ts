@@ -17,6 +17,8 @@ export const PERSIST_DIR = `${ETC_DIR}/persist`;
 export const RT_TABLES_PATH = '/etc/iproute2/rt_tables.d/lbprov.conf';
 export const MODULES_LOAD_PATH = '/etc/modules-load.d/lbprov.conf';
 export const SYSTEMD_UNIT_PATH = '/etc/systemd/system/lbprov.service';
+/** The monitor's unit (playbooks/balancer.yml renders it as /etc/systemd/system/<this>). */
+export const MONITOR_UNIT = 'lbprov-monitor.service';
 /** A drop-in instead of the multi-user.target.wants symlink `systemctl enable` makes: a plain file, diffed like any other. */
 export const SYSTEMD_WANTS_PATH = '/etc/systemd/system/multi-user.target.d/lbprov.conf';
 export const SYSCTL_ORIGINAL_PATH = `${STATE_DIR}/sysctl.orig`;

@@ -4,7 +4,7 @@
  */
 import type { GatewaySpec } from '../model/inventory.js';
 import { hex, linkMark } from '../model/ownership.js';
-import { AUDIT_LOG, FIREWALL_RECORD_PATH, LOG_DIR, MONITOR_STATE_PATH, serviceRunPath, serviceScriptPath } from '../model/paths.js';
+import { AUDIT_LOG, FIREWALL_RECORD_PATH, LOG_DIR, MONITOR_STATE_PATH, MONITOR_UNIT, serviceRunPath, serviceScriptPath } from '../model/paths.js';
 import { FIREWALL_BACKENDS } from '../firewall/index.js';
 import { isIpv4 } from '../model/net.js';
 import { shellQuote } from '../remote/quote.js';
@@ -131,7 +131,6 @@ export interface StatusScript {
 
 const SECTIONS = ['state', 'service', 'conntrack', 'sticky', 'audit', 'events'] as const;
 const EVENTS = 8;
-const MONITOR_UNIT = 'lbprov-monitor.service';
 /** templates/monitor/loop.partial.hbs writes its state at least this often. */
 const STATE_HEARTBEAT_S = 5;
 const AUDIT_RECORDS = 5;
