@@ -17,19 +17,18 @@
  * --check --diff, run, --check, run on a second lab built the same way. Wall and CPU time come
  * from GNU time (the child and everything it waited for); round trips from LBPROV_TRACE.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab } from '../dist/lab/index.js';
 import { weightedPool } from '../dist/render/pool.js';
+import { gatewayCpuMs, timed } from './lib.mjs';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const CLI = join(ROOT, 'dist/lbprov.mjs');
 const PLAYBOOK = join(ROOT, 'bench/ansible/balancer.yml');
-/** Bounds one command: Ansible at 100 gateways takes minutes, never this long when healthy. */
-const COMMAND_TIMEOUT_MS = 15 * 60_000;
 
 const { values: args } = parseArgs({
   options: {
@@ -47,51 +46,6 @@ const ansibleSizes = args['ansible-sizes'] === 'none' ? [] : (args['ansible-size
 const forks = Number(args.forks);
 const weights = args.weights.split(',').map(Number);
 const firewalls = args.firewalls.split(',');
-
-/** Runs a command under GNU time; never throws on a non-zero exit. */
-function timed(argv, { env = {}, cwd } = {}) {
-  const timeFile = join(work, `time-${process.hrtime.bigint()}`);
-  return new Promise((done, fail) => {
-    const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%U %S', '-o', timeFile, ...argv], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGTERM'), COMMAND_TIMEOUT_MS);
-    child.on('error', fail);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const wallMs = performance.now() - started;
-      const [user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
-      done({ code, wallMs, cpuMs: (user + sys) * 1000, stdout, stderr });
-    });
-  });
-}
-
-/**
- * CPU time the lab's gateways spent so far, in ms: each gateway's sshd reaps its connections,
- * which reap the shell and every command it ran, so finished work adds up in the sshd's cutime
- * and cstime; connections still open (Ansible's ControlPersist) count with their own times.
- */
-function gatewayCpuMs(lab) {
-  const ticks = 100; // USER_HZ on Linux
-  const masters = new Set(lab.state.processes.filter((p) => p.role.startsWith('sshd ')).map((p) => p.pid));
-  let sum = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let fields;
-    try {
-      fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const [ppid, utime, stime, cutime, cstime] = [fields[1], fields[11], fields[12], fields[13], fields[14]].map(Number);
-    if (masters.has(Number(entry))) sum += cutime + cstime;
-    else if (masters.has(ppid)) sum += utime + stime + cutime + cstime;
-  }
-  return (sum * 1000) / ticks;
-}
 
 function roundTrips(traceFile, hosts) {
   const perHost = new Map(hosts.map((h) => [h, 0]));
@@ -154,7 +108,7 @@ async function benchLbprov(n, firewall) {
     for (const [step, cmd, codes] of steps) {
       const trace = join(work, `trace-${firewall}-${n}-${step.replace(/\W+/g, '-')}.jsonl`);
       const cpuBefore = gatewayCpuMs(lab);
-      const result = await timed([process.execPath, CLI, ...cmd, '-i', lab.inventoryPath, '-p', resolve(args.playbook), '-f', String(forks)], { env: { LBPROV_TRACE: trace } });
+      const result = await timed(work, [process.execPath, CLI, ...cmd, '-i', lab.inventoryPath, '-p', resolve(args.playbook), '-f', String(forks)], { env: { LBPROV_TRACE: trace } });
       expectCode(`lbprov ${step} over ${n}`, result, codes);
       rows[step] = { ...result, gatewayCpuMs: gatewayCpuMs(lab) - cpuBefore, trips: roundTrips(trace, hosts) };
       process.stderr.write(`  lbprov (${firewall}) ${step} x${n}: ${(result.wallMs / 1000).toFixed(2)} s\n`);
@@ -267,7 +221,7 @@ async function benchAnsible(n) {
       ];
       for (const [step, flags] of steps) {
         const cpuBefore = gatewayCpuMs(lab);
-        const result = await timed(['ansible-playbook', '-i', join(dir, 'inventory.json'), PLAYBOOK, ...flags], { cwd: dir, env: { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') } });
+        const result = await timed(work, ['ansible-playbook', '-i', join(dir, 'inventory.json'), PLAYBOOK, ...flags], { cwd: dir, env: { ANSIBLE_CONFIG: join(dir, 'ansible.cfg') } });
         const recap = ansibleRecap(result.stdout);
         if (result.code !== 0 || recap.failed > 0 || recap.unreachable > 0) {
           throw new Error(`ansible ${step} over ${n}: exit ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-2000)}`);

@@ -2,24 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { customerAddress, ipToInt, MAX_DOCUMENTATION_GATEWAYS, planAddresses } from '../../src/lab/addressing.js';
 import { renderLabInventory } from '../../src/lab/inventory.js';
-import { describeLab, type LayoutInput } from '../../src/lab/layout.js';
+import type { LayoutInput } from '../../src/lab/layout.js';
+import { testLayout } from './test-layout.js';
 import { linkBySource } from '../../src/lab/links.js';
 import { namespaceSetups, rootBatch } from '../../src/lab/network.js';
 import type { LinkKind } from '../../src/lab/state.js';
 import { cidrRange, DOC_RANGES, linkRanges, RESERVED } from './ranges.js';
 
 function layout(kinds: readonly LinkKind[], gateways = 2, overrides: Partial<LayoutInput> = {}) {
-  return describeLab({
-    prefix: 'lbt1',
-    dir: '/tmp/lab-test',
-    inventoryPath: '/tmp/lab-test/inventory.yml',
-    slots: Array.from({ length: gateways }, (_, index) => index),
-    weights: kinds.map(() => 1),
-    lanClients: 'all',
-    baselineNat: true,
-    linkKinds: kinds,
-    ...overrides,
-  });
+  return testLayout({ slots: Array.from({ length: gateways }, (_, index) => index), weights: kinds.map(() => 1), linkKinds: kinds, ...overrides });
 }
 
 describe('address plan of dynamic links', () => {

@@ -3,7 +3,8 @@ import { parse } from 'yaml';
 import { customerAddress, intToIp, ipToInt, managementPair, managementSlotRange, MANAGEMENT_SLOTS, MAX_GATEWAYS, planAddresses, SERVICE_ADDRESS, upstream } from '../../src/lab/addressing.js';
 import { renderLabInventory } from '../../src/lab/inventory.js';
 import { knownHostsLine } from '../../src/lab/create.js';
-import { defaultWeights, describeLab, type LayoutInput } from '../../src/lab/layout.js';
+import { defaultWeights, type LayoutInput } from '../../src/lab/layout.js';
+import { testLayout } from './test-layout.js';
 
 const DOC_RANGES = ['192.0.2.0', '198.51.100.0', '203.0.113.0'].map(ipToInt);
 const inDocRanges = (address: string): boolean => DOC_RANGES.some((base) => ipToInt(address) >>> 8 === base >>> 8);
@@ -15,17 +16,7 @@ const cidrRange = (cidr: string): [number, number] => {
 const INFRA: [number, number] = cidrRange('198.51.100.0/26');
 
 function layout(overrides: Partial<LayoutInput> = {}) {
-  const gateways = 3;
-  return describeLab({
-    prefix: 'lbt1',
-    dir: '/tmp/lab-test',
-    inventoryPath: '/tmp/lab-test/inventory.yml',
-    slots: Array.from({ length: gateways }, (_, index) => index + 5),
-    weights: [3, 1],
-    lanClients: 'all',
-    baselineNat: true,
-    ...overrides,
-  });
+  return testLayout({ slots: [5, 6, 7], ...overrides });
 }
 
 describe('lab address plan', () => {

@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createLab } from '../../src/lab/create.js';
-import { describeLab } from '../../src/lab/layout.js';
+import { testLayout } from './test-layout.js';
 import { nspawnHierarchies } from '../../src/lab/systemd/cgroups.js';
 import { MASKED_UNITS, nspawnArgv, supervisorArgv } from '../../src/lab/systemd/container.js';
 import { mirrorFromSources, treeDir } from '../../src/lab/systemd/tree.js';
 
 function systemdLayout() {
-  return describeLab({
-    prefix: 'lbt1',
-    dir: '/tmp/lab-test',
-    inventoryPath: '/tmp/lab-test/inventory.yml',
-    slots: [0, 1],
-    weights: [3, 1],
-    lanClients: 'all',
-    baselineNat: true,
+  return testLayout({
     init: 'systemd',
     containerTree: '/var/cache/lbprov-lab/bookworm-abc',
     cgroupHierarchies: ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'],

@@ -2,24 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ipToInt, LAN_CLIENT_ADDRESS, MAX_DOCUMENTATION_GATEWAYS, MAX_LAN_SOURCES, planAddresses, SERVICE_ADDRESSES, upstream } from '../../src/lab/addressing.js';
 import { LabError } from '../../src/lab/errors.js';
 import { Lab } from '../../src/lab/lab.js';
-import { describeLab, type LayoutInput } from '../../src/lab/layout.js';
+import { testLayout } from './test-layout.js';
 import { namespaceSetups } from '../../src/lab/network.js';
 import type { LinkKind } from '../../src/lab/state.js';
 import { countConnections } from '../../src/lab/traffic.js';
 import { cidrRange, DOC_RANGES, linkRanges, RESERVED } from './ranges.js';
 
-function layout(overrides: Partial<LayoutInput> = {}) {
-  return describeLab({
-    prefix: 'lbt1',
-    dir: '/tmp/lab-test',
-    inventoryPath: '/tmp/lab-test/inventory.yml',
-    slots: [0, 1],
-    weights: [3, 1],
-    lanClients: 'all',
-    baselineNat: true,
-    ...overrides,
-  });
-}
+const layout = testLayout;
 
 function setupOf(state: ReturnType<typeof layout>, ns: string): string[] {
   const setup = namespaceSetups(state).find((candidate) => candidate.ns === ns);
