@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { managementSlotRange } from './addressing.js';
+import { MANAGEMENT_SLOTS, managementSlotRange } from './addressing.js';
 import { LabError } from './errors.js';
 
 export const DEFAULT_LOCK_ROOT = '/run/lbprov-lab';
@@ -32,17 +32,28 @@ export class LabLocks {
     return this.tryLock(path, owner) ? path : undefined;
   }
 
-  /** Claims `count` management slots (lowest free first, in the range a lab of that size uses); all or nothing. */
+  /**
+   * Claims `count` management slots (lowest free first) in the range a lab of that size uses; a
+   * small lab that finds 192.0.2.0/24 taken by other labs uses 198.18.0.0/16 instead. All or nothing.
+   */
   acquireSlots(count: number, owner: LockOwner): SlotLock[] {
-    const taken: SlotLock[] = [];
     const [first, end] = managementSlotRange(count);
+    const ranges: [number, number][] = end < MANAGEMENT_SLOTS ? [[first, end], [end, MANAGEMENT_SLOTS]] : [[first, end]];
+    let taken: SlotLock[] = [];
+    for (const range of ranges) {
+      taken = this.slotsIn(range, count, owner);
+      if (taken.length === count) return taken;
+      releaseLocks(taken.map((lock) => lock.path), owner.stateFile);
+    }
+    throw new LabError(`only ${taken.length} of the ${count} management /31s are free (other labs hold the rest; see ${this.root})`);
+  }
+
+  /** Up to `count` free slots of [first, end), locked. */
+  private slotsIn([first, end]: readonly [number, number], count: number, owner: LockOwner): SlotLock[] {
+    const taken: SlotLock[] = [];
     for (let slot = first; slot < end && taken.length < count; slot++) {
       const path = join(this.root, 'mgmt', String(slot));
       if (this.tryLock(path, owner)) taken.push({ slot, path });
-    }
-    if (taken.length < count) {
-      releaseLocks(taken.map((lock) => lock.path), owner.stateFile);
-      throw new LabError(`only ${taken.length} of the ${count} management /31s are free (other labs hold the rest; see ${this.root})`);
     }
     return taken;
   }

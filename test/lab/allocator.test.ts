@@ -26,11 +26,18 @@ describe('lab allocator', () => {
     expect(second.map((lock) => lock.slot)).toEqual([3, 4]);
   });
 
-  it('takes all or nothing when the slots run out', () => {
+  it('takes a small lab to 198.18.0.0/16 when 192.0.2.0/24 has too few slots left, all or nothing', () => {
     const allocator = locks();
     allocator.acquireSlots(120, owner('a'));
-    expect(() => allocator.acquireSlots(10, owner('b'))).toThrow(/only 8 of the 10/);
-    expect(allocator.acquireSlots(8, owner('c'))).toHaveLength(8);
+    const b = allocator.acquireSlots(10, owner('b'));
+    expect(b.map((lock) => lock.slot)).toEqual(Array.from({ length: 10 }, (_, i) => 128 + i));
+    expect(allocator.acquireSlots(8, owner('c')).map((lock) => lock.slot)).toEqual([120, 121, 122, 123, 124, 125, 126, 127]);
+  });
+
+  it('gives a large lab slots of 198.18.0.0/16 only, and refuses what does not fit', () => {
+    const allocator = locks();
+    expect(allocator.acquireSlots(126, owner('a'))[0]!.slot).toBe(128);
+    expect(() => allocator.acquireSlots(32_768, owner('b'))).toThrow(/only 32642 of the 32768/);
   });
 
   it('gives a prefix to one lab only', () => {
