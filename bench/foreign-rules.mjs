@@ -100,32 +100,35 @@ async function measure(lab, firewall) {
 }
 
 const rows = [];
-for (const firewall of args.firewalls.split(',')) {
-  const lab = await createLab({ gateways: 1, firewall, dir: join(work, `lab-${firewall}`) });
-  try {
-    cli(['up', '-i', lab.inventoryPath, '--yes']);
-    const measured = [];
-    for (let round = 0; round < rounds; round++) {
-      const clean = await measure(lab, firewall);
-      await addForeignState(lab);
-      const big = await measure(lab, firewall);
-      await removeForeignState(lab);
-      measured.push({ clean, big });
-      process.stderr.write(`${firewall} round ${round + 1}: ${JSON.stringify({ clean, big })}\n`);
+try {
+  for (const firewall of args.firewalls.split(',')) {
+    const lab = await createLab({ gateways: 1, firewall, dir: join(work, `lab-${firewall}`) });
+    try {
+      cli(['up', '-i', lab.inventoryPath, '--yes']);
+      const measured = [];
+      for (let round = 0; round < rounds; round++) {
+        const clean = await measure(lab, firewall);
+        await addForeignState(lab);
+        const big = await measure(lab, firewall);
+        await removeForeignState(lab);
+        measured.push({ clean, big });
+        process.stderr.write(`${firewall} round ${round + 1}: ${JSON.stringify({ clean, big })}\n`);
+      }
+      const of = (pick) => median(measured.map(pick));
+      rows.push({
+        firewall,
+        clean: { wallMs: of((m) => m.clean.wallMs), cpuMs: of((m) => m.clean.cpuMs), bytes: measured[0].clean.bytes },
+        big: { wallMs: of((m) => m.big.wallMs), cpuMs: of((m) => m.big.cpuMs), bytes: measured[0].big.bytes },
+        wallRatio: of((m) => m.big.wallMs / m.clean.wallMs),
+        cpuRatio: of((m) => m.big.cpuMs / m.clean.cpuMs),
+      });
+    } finally {
+      await lab.destroy();
     }
-    const of = (pick) => median(measured.map(pick));
-    rows.push({
-      firewall,
-      clean: { wallMs: of((m) => m.clean.wallMs), cpuMs: of((m) => m.clean.cpuMs), bytes: measured[0].clean.bytes },
-      big: { wallMs: of((m) => m.big.wallMs), cpuMs: of((m) => m.big.cpuMs), bytes: measured[0].big.bytes },
-      wallRatio: of((m) => m.big.wallMs / m.clean.wallMs),
-      cpuRatio: of((m) => m.big.cpuMs / m.clean.cpuMs),
-    });
-  } finally {
-    await lab.destroy();
   }
+} finally {
+  rmSync(work, { recursive: true, force: true });
 }
-rmSync(work, { recursive: true, force: true });
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const ms = (n) => `${n.toFixed(0)} ms`;
