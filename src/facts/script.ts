@@ -33,7 +33,7 @@ export function buildFactsScript(request: FactsRequest, opts: FactsScriptOptions
     sectionPrelude({ marker, ...(opts.errorFile !== undefined ? { errorFile: opts.errorFile } : {}) }),
     sectionCall(...kernel!),
     ...IP_FAMILIES.map((family) => firewallFactsScript(request.firewall, request.firewallCandidates, family)),
-    ...IP_FAMILIES.flatMap((family) => routingFactsSections(family).map(([name, cmd]) => sectionCall(name, cmd))),
+    ...IP_FAMILIES.flatMap((family) => routingFactsSections(family, request.ranges).map(([name, cmd]) => sectionCall(name, cmd))),
     ...core.map(([name, cmd]) => sectionCall(name, cmd)),
     DONE_LINE,
   ];

@@ -1,7 +1,7 @@
 /**
- * The routing half of the facts: rules, routes, links and addresses of one address family
- * from one `ip -N -j -batch` process (one JSON array each, in this order). Links come from
- * `link show` because `-4 addr show` leaves out interfaces that have no address.
+ * The routing half of the facts: rules, links, addresses and the routes lbprov reads of one
+ * address family from one `ip -N -j -batch` process (one JSON array per command). Links come
+ * from `link show` because `-4 addr show` leaves out interfaces that have no address.
  */
 import type { InterfaceFacts, MainDefaultRoute } from '../model/facts.js';
 import type { OwnedRanges } from '../model/ownership.js';
@@ -12,15 +12,25 @@ import { splitJsonDocuments } from './reader.js';
 import { parseIpRoutes, parseMainDefaultRoutes } from './routes.js';
 import { parseIpRules } from './rules.js';
 
-const IP_BATCH_COMMANDS = ['rule show', 'route show table all', 'link show', 'addr show'] as const;
+/**
+ * Rules, links, addresses, the main table's default routes (the next hops DHCP clients installed)
+ * and each table lbprov owns, in this order: never `route show table all`, which also lists a
+ * VPN's or a routing daemon's thousands of routes. In batch mode ip does not ask the kernel for a
+ * strict dump, so a table that does not exist lists as [] (alone, `ip route show table N` fails
+ * with "FIB table does not exist").
+ */
+function ipBatchCommands(ranges: OwnedRanges): { commands: string[]; tables: number[] } {
+  const tables = [...ranges.tables].sort((a, b) => a - b);
+  return { commands: ['rule show', 'route show table main exact 0/0', 'link show', 'addr show', ...tables.map((t) => `route show table ${t}`)], tables };
+}
 
 /** The facts section's name for a family. */
 export function routingSection(family: IpFamily): string {
   return family === 'ipv4' ? 'ip' : `ip-${family}`;
 }
 
-export function routingFactsSections(family: IpFamily): [string, string][] {
-  return [[routingSection(family), `ip -N -j ${ipFamilyFlag(family)} -batch - <<'EOF'\n${IP_BATCH_COMMANDS.join('\n')}\nEOF`]];
+export function routingFactsSections(family: IpFamily, ranges: OwnedRanges): [string, string][] {
+  return [[routingSection(family), `ip -N -j ${ipFamilyFlag(family)} -batch - <<'EOF'\n${ipBatchCommands(ranges).commands.join('\n')}\nEOF`]];
 }
 
 export interface RoutingFacts {
@@ -31,12 +41,13 @@ export interface RoutingFacts {
 
 /** `body`: the section's output; throws ParseError on anything that is not what `ip -j` prints. */
 export function parseRoutingFacts(body: string, family: IpFamily, ranges: OwnedRanges, warnings: string[]): RoutingFacts {
-  const [ruleJson, routeJson, linkJson, addrJson] = splitJsonDocuments(body, IP_BATCH_COMMANDS.length, 'ip -j -batch');
+  const { commands, tables } = ipBatchCommands(ranges);
+  const [ruleJson, mainDefaultJson, linkJson, addrJson, ...tableJsons] = splitJsonDocuments(body, commands.length, 'ip -j -batch');
   const rules = parseIpRules(ruleJson, family, ranges.priorityFirst, ranges.priorityLast, warnings);
-  const routes = parseIpRoutes(routeJson, family, ranges.tables);
+  const routes = tables.flatMap((table, i) => parseIpRoutes(tableJsons[i], family, ranges.tables, table));
   return {
     resources: [...rules, ...routes],
     interfaces: parseInterfaces(linkJson, addrJson, warnings),
-    mainDefaultRoutes: family === 'ipv4' ? parseMainDefaultRoutes(routeJson) : [],
+    mainDefaultRoutes: family === 'ipv4' ? parseMainDefaultRoutes(mainDefaultJson) : [],
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `ip route`: the routing tables lbprov owns from `ip -N -j route show table all`, and
+ * `ip route`: the routing tables lbprov owns from `ip -N -j route show table N`, and
  * `ip route` argument text from templates, both into one canonical text that is itself valid
  * `ip route` syntax (without the table).
  */
@@ -219,16 +219,18 @@ export function canonicalRouteFromText(text: string): CanonicalRoute {
 }
 
 /**
- * The routing tables lbprov owns from `ip -N -j route show table all`: one resource per
- * owned table that has routes, routes sorted. Other tables and other families' routes are skipped.
+ * The routing tables lbprov owns from `ip -N -j route show table all` or `table N` (`listed`: N,
+ * which that listing leaves out of its routes; a route without a table is the main table's in
+ * `table all`): one resource per owned table that has routes, routes sorted. Other tables and
+ * other families' routes are skipped.
  */
-export function parseIpRoutes(json: unknown, family: IpFamily, tables: ReadonlySet<number>): RouteTableResource[] {
+export function parseIpRoutes(json: unknown, family: IpFamily, tables: ReadonlySet<number>, listed = MAIN_TABLE): RouteTableResource[] {
   const reader: Reader = new Reader('ip -j route');
   const byTable = new Map<number, string[]>();
   for (const entry of jsonArray(json, 'ip -j route')) {
     if (!isRecord(entry)) throw new ParseError('ip -j route', 'route is not an object', undefined, excerptOf(safeString(entry)));
     if (typeof entry.dst === 'string' && entry.dst.includes(':')) continue;
-    const table = entry.table === undefined ? MAIN_TABLE : reader.table(entry.table);
+    const table = entry.table === undefined ? listed : reader.table(entry.table);
     if (!tables.has(table)) continue;
     const { route } = canonicalRouteFromJson(entry);
     byTable.set(table, [...(byTable.get(table) ?? []), route]);
@@ -237,8 +239,9 @@ export function parseIpRoutes(json: unknown, family: IpFamily, tables: ReadonlyS
 }
 
 /**
- * The main table's unicast default routes from the same listing: the next hops the gateway's
- * DHCP clients installed (routing/next-hop.ts learns a link's router from them).
+ * The main table's unicast default routes from `ip -N -j route show table main exact 0/0` (or
+ * `table all`): the next hops the gateway's DHCP clients installed (routing/next-hop.ts learns a
+ * link's router from them).
  */
 export function parseMainDefaultRoutes(json: unknown): MainDefaultRoute[] {
   const out: MainDefaultRoute[] = [];

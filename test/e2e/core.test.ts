@@ -2,7 +2,8 @@
  * Plan and up over real SSH against a namespace gateway, once per firewall backend (real iptables,
  * real nft), then real TCP connections counted at the server. Foreign rules of both kinds sit on
  * the gateway: Docker-like iptables chains (iptables-nft tables, as nft sees them) and a
- * firewalld-like native nft table whose forward chain drops what it does not allow.
+ * firewalld-like native nft table whose forward chain drops what it does not allow, blocklist
+ * chains in filter and in mangle, and routes in the main table and in a table of a VPN's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countConnections } from '../../src/lab/index.js';
@@ -24,13 +25,25 @@ const FOREIGN_NAT = [
   '-A DOCKER -i docker0 -j RETURN',
   'COMMIT',
 ].join('\n');
+/** fail2ban/blocklist-style chains lbprov reads past: one in filter, one in mangle beside lbprov's chains. */
+const blocklist = (table: string, chain: string, from: string) => [
+  `*${table}`,
+  `:${chain} - [0:0]`,
+  ...Array.from({ length: 2000 }, (_, i) => `-A ${chain} -s 198.18.${i >> 8}.${i & 255}/32 -j DROP`),
+  `-A ${from} -j ${chain}`,
+  'COMMIT',
+  '',
+].join('\n');
+/** A VPN-like routing table lbprov does not own, and routes of the main table it must leave alone. */
+const FOREIGN_ROUTES = Array.from({ length: 500 }, (_, i) => `route add 198.19.${i >> 8}.${i & 255}/32 via 198.51.100.2${i % 2 ? ' table 4242' : ''}\n`).join('');
 describe.skipIf(skipLab).each(BACKENDS)('core with $name: plan and up on a 3:1 lab gateway', (backend) => {
   let t: LabRun;
-  let before: { firewall: string; rules: string; main: string };
+  let before: { firewall: string; rules: string; main: string; vpn: string };
   const state = async () => ({
     firewall: await backend.fullState(t),
     rules: await t.gw(['ip', 'rule', 'show']),
     main: await t.gw(['ip', 'route', 'show', 'table', 'main']),
+    vpn: await t.gw(['ip', 'route', 'show', 'table', '4242']),
   });
 
   beforeAll(async () => {
@@ -38,6 +51,8 @@ describe.skipIf(skipLab).each(BACKENDS)('core with $name: plan and up on a 3:1 l
     await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_MANGLE + '\n' });
     await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: FOREIGN_NAT + '\n' });
     await t.lab.execOnGateway(0, ['nft', '-f', '-'], { input: FOREIGN_NFT });
+    await t.lab.execOnGateway(0, ['iptables-restore', '--noflush'], { input: blocklist('filter', 'f2b-blocklist', 'INPUT') + blocklist('mangle', 'blocklist', 'PREROUTING') });
+    await t.lab.execOnGateway(0, ['ip', '-batch', '-'], { input: FOREIGN_ROUTES });
     await t.lab.execOnGateway(0, ['ip', 'rule', 'add', 'priority', '5000', 'fwmark', '0x100/0x100', 'lookup', 'main']);
     before = await state();
   });
@@ -115,6 +130,8 @@ describe.skipIf(skipLab).each(BACKENDS)('core with $name: plan and up on a 3:1 l
     expect(await backend.lbprovState(t)).not.toBe('');
     expect(after.rules.split('\n').filter((l) => /^5000:/.test(l))).toEqual(before.rules.split('\n').filter((l) => /^5000:/.test(l)));
     expect(after.main).toEqual(before.main);
+    expect(after.vpn).toEqual(before.vpn);
+    expect(foreign).toContain('198.18.7.207');
     // The foreign 0x100 mark outside lbprov's mask survives lbprov's restore/save of its own bits.
     const seen = async () => Number(/^\s*(\d+)/m.exec((await t.gw(['iptables', '-t', 'mangle', '-L', 'POSTROUTING', '-v', '-x', '-n'])).split('\n').find((l) => l.includes('FOREIGN_SEEN')) ?? '')?.[1] ?? NaN);
     const n0 = await seen();
@@ -134,7 +151,8 @@ describe.skipIf(skipLab).each(BACKENDS)('core with $name: plan and up on a 3:1 l
     expect(changes.sort()).toEqual(['create ipv4/ip-rule:112', `update ${chain}`]);
     const up = await t.cli(['up', '-i', t.lab.inventoryPath, '--yes']);
     expect(up.code, up.stdout + up.stderr).toBe(0);
-    expect((await t.cli(['plan', '-i', t.lab.inventoryPath])).code).toBe(0);
+    const replan = await t.cli(['plan', '-i', t.lab.inventoryPath]);
+    expect(replan.code, replan.stdout + replan.stderr).toBe(0);
     expect(await t.gw(['ip', 'rule', 'show', 'priority', '112'])).toContain('from 203.0.113.10');
   });
 });

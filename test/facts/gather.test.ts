@@ -42,7 +42,7 @@ function run(stubDir: string, errorFile?: string) {
 
 describe('facts script sections and their stderr', () => {
   it('a section writing to stderr becomes a warning of that section; the stream carries only marker lines besides', () => {
-    const r = run(stubs('ok', ['[]', '[]', LINK, ADDR]));
+    const r = run(stubs('ok', ['[]', '[]', LINK, ADDR, '[]']));
     expect(r.status).toBe(0);
     const facts = parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr });
     expect(facts.warnings).toContain('iptables-save: iptables-save: table nat is incompatible, use nft');
@@ -52,7 +52,7 @@ describe('facts script sections and their stderr', () => {
   });
 
   it('collects the same stderr into the output when the caller gives a file (the apply read-back)', () => {
-    const r = run(stubs('file', ['[]', '[]', LINK, ADDR]), `'${join(work, 'facts.err')}'`);
+    const r = run(stubs('file', ['[]', '[]', LINK, ADDR, '[]']), `'${join(work, 'facts.err')}'`);
     expect(r.stderr).toBe('');
     const facts = parseFacts('gw1', r.stdout, r.marker, request);
     expect(facts.warnings).toContain('iptables-save: iptables-save: table nat is incompatible, use nft');
@@ -61,6 +61,6 @@ describe('facts script sections and their stderr', () => {
   it('ip output with fewer documents than commands is refused as facts', () => {
     const r = run(stubs('short', ['[]', '[]', LINK]));
     expect(() => parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr })).toThrow(RemoteError);
-    expect(() => parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr })).toThrow(/expected 4 JSON documents/);
+    expect(() => parseFacts('gw1', r.stdout, r.marker, request, { stderr: r.stderr })).toThrow(/expected 5 JSON documents/);
   });
 });

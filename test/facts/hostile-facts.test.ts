@@ -41,8 +41,8 @@ function withSection(output: string, name: string, body: string): string {
   return output.slice(0, at) + body + output.slice(at + old.length);
 }
 
-/** The `ip` section is one JSON array per line: rules, routes, links, IPv4 addresses. */
-const IP_PARTS = ['rule', 'route', 'link', 'addr'] as const;
+/** The `ip` section is one JSON array per line: rules, the main table's default routes, links, IPv4 addresses, then each owned table (101 first). */
+const IP_PARTS = ['rule', 'main-default', 'link', 'addr', 'table-101'] as const;
 
 function editIpJson(output: string, parts: (typeof IP_PARTS)[number][], edit: (entries: Record<string, unknown>[]) => Record<string, unknown>[] | void): string {
   const lines = sectionBody(output, 'ip').split('\n');
@@ -162,8 +162,8 @@ describe('facts from a hostile gateway', () => {
   });
 
   it('a route in an lbprov table with a crafted device is refused', () => {
-    const output = editIpJson(REAL, ['route'], (entries) => {
-      entries.push({ type: 'unicast', dst: '192.0.2.0/24', gateway: '198.51.100.33', dev: 'wan1\nroute flush table main', table: '101', flags: [] });
+    const output = editIpJson(REAL, ['table-101'], (entries) => {
+      entries.push({ type: 'unicast', dst: '192.0.2.0/24', gateway: '198.51.100.33', dev: 'wan1\nroute flush table main', flags: [] });
     });
     const outcome = pipeline(output);
     expectContained(outcome, ['flush']);

@@ -40,7 +40,7 @@ function runOn(gw: Gateway, setting: FirewallSetting, candidates: FirewallBacken
   };
   tool('iptables-save', "printf '*mangle\\n:PREROUTING ACCEPT [0:0]\\nCOMMIT\\n'");
   tool('iptables', 'echo "iptables v1.8.9 (nf_tables)"');
-  // Working: lbprov's table is not there yet (listing it fails), the kernel answers `list tables`.
+  // Working: lbprov's table is not there yet (listing it fails), the kernel answers `list flowtables`.
   if (gw.nft) tool('nft', gw.nft === 'works' ? 'case "$*" in "-s list table ip lbprov") exit 1;; -v) echo "nftables v1.0.6";; esac; exit 0' : 'echo "Error: Protocol not supported" >&2; exit 1');
   const marker = 'choicemarker0001';
   const script = [PREAMBLE, `PATH=${bin}:/usr/bin:/bin`, sectionPrelude({ marker }), firewallFactsScript(setting, candidates, 'ipv4'), DONE_LINE].join('\n');

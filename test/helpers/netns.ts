@@ -20,7 +20,7 @@ export interface Netns {
 export async function withNetns<T>(work: (ns: Netns) => T | Promise<T>): Promise<T> {
   const name = `lbt${randomBytes(4).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', name]);
-  const exec = (argv: string[], input?: string) => execFileSync('ip', ['netns', 'exec', name, ...argv], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  const exec = (argv: string[], input?: string) => execFileSync('ip', ['netns', 'exec', name, ...argv], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
   try {
     return await work({
       name,

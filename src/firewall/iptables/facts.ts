@@ -1,7 +1,7 @@
 /**
- * The iptables sections of the facts script: every table in one iptables-save (one process and
- * one ruleset dump instead of one per table), the tools, and the matches and targets the kernel
- * has registered. IPv6 will read ip6tables-save into sections of its own.
+ * The iptables sections of the facts script: lbprov's lines of every table from one iptables-save,
+ * the tools, and the matches and targets the kernel has registered. IPv6 will read ip6tables-save
+ * into sections of its own.
  */
 import type { IptablesFacts } from '../../model/facts.js';
 import type { IpFamily } from '../../model/resources.js';
@@ -22,10 +22,21 @@ const TOOLS = [
   'r=; read -r r 2>/dev/null < /sys/module/xt_recent/parameters/ip_list_tot; echo "recent_max=$r"',
 ].join('\n');
 
+/**
+ * The lines of a whole iptables-save that lbprov reads: table headers and COMMITs (so a dump cut
+ * short still lacks its COMMIT), chain declarations, iptables-save's comments (its warnings), the
+ * rules of LBPROV_* chains and every rule that jumps or goes to one. A 20,000-rule blocklist then
+ * costs the gateway one awk pass instead of costing lbprov 20,000 rules to canonicalise.
+ * One whole dump rather than `-t mangle` and `-t nat`: iptables-save takes one table per run, the
+ * nf_tables one reads the ruleset either way, and the legacy one loads the module of a table it
+ * is asked for (creating it). awk exits with iptables-save's status, which a pipe would lose.
+ */
+const OWNED_LINES = "{ iptables-save; echo \"#rc=$?\"; } | awk '/^#rc=/ { exit substr($0, 5) } /^([*:#]|COMMIT$|-A LBPROV_|-A .* -[jg] LBPROV_)/'";
+
 export function iptablesFactsSections(family: IpFamily): [string, string][] {
   if (family !== 'ipv4') return [];
   return [
-    ['iptables', 'iptables-save'],
+    ['iptables', OWNED_LINES],
     ['iptables-tools', TOOLS],
     ['ip-tables-matches', 'show /proc/net/ip_tables_matches'],
     ['ip-tables-targets', 'show /proc/net/ip_tables_targets'],

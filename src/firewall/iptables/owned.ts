@@ -30,7 +30,8 @@ export interface OwnedIptables {
 }
 
 function targetOf(rule: string): { goto: boolean; name: string } | null {
-  const m = /(?:^| )-([jg]) (\S+)/.exec(rule);
+  // A quoted value (a comment) may spell "-j LBPROV_X" without being a jump.
+  const m = /(?:^| )-([jg]) (\S+)/.exec(rule.replace(/"(?:[^"\\]|\\.)*"/g, '""'));
   return m ? { goto: m[1] === 'g', name: m[2]! } : null;
 }
 

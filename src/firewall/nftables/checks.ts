@@ -34,8 +34,8 @@ export function nftPiecesUsedBy(desired: readonly Resource[], nft: NftablesFacts
     : nft?.expressions === 'missing'
       ? `not in this kernel: nft -c of a table using it failed (${nft.probeError || 'no message'})`
       : 'unknown: nft could not be asked';
-  // nf_tables itself is there when nft can list tables, whatever the probe of the expressions said.
-  const core = nft?.usable ? { present: true, detail: 'built in (a kernel without loadable modules; nft lists its tables)' } : { present: false, detail: 'nft cannot list the kernel\'s tables' };
+  // nf_tables itself is there when nft talks to it, whatever the probe of the expressions said.
+  const core = nft?.usable ? { present: true, detail: 'built in (a kernel without loadable modules; nft talks to nf_tables)' } : { present: false, detail: 'nft cannot list the kernel\'s tables' };
   return Object.entries(EXPRESSIONS)
     .filter(([, e]) => desired.length === 0 || e.used.test(text))
     .map(([name, e]) => ({ id: `nftables:${name}`, label: e.label, modules: e.modules, config: e.config, registered: null, withoutModules: name === 'nf_tables' ? core : { present, detail } }));

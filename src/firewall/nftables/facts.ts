@@ -38,7 +38,9 @@ export function nftablesFactsSections(family: IpFamily): [string, string][] {
   return [
     // nt=1: the table exists (sections run in the script's own shell, so the next one sees it).
     // -t: without set elements (the sticky sources the kernel learns, not lbprov's state).
-    [NFT_SECTION, `nt=; if nft -s -t list table ${table} 2>/dev/null; then nt=1; else nft list tables >/dev/null; fi`],
+    // Without the table, whether nft talks to nf_tables at all: `list flowtables` asks the kernel
+    // without fetching rules (`list tables` reads every rule first: 0.2 s beside a 20,000-rule table).
+    [NFT_SECTION, `nt=; if nft -s -t list table ${table} 2>/dev/null; then nt=1; else nft list flowtables >/dev/null; fi`],
     [
       'nftables-tools',
       [
