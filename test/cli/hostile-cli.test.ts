@@ -160,6 +160,7 @@ describe('hostile input through the CLI: exit 1, file:line: key, no command, no 
   let dir: string;
   let listener: net.Server;
   let accepted = 0;
+  const BASE_ATTEMPTS = 3;
   let port = 0;
   let base = '';
   let shippedPlaybook = '';
@@ -190,7 +191,10 @@ describe('hostile input through the CLI: exit 1, file:line: key, no command, no 
     const result = await runCli(['plan', '-i', inventory], {}, dir);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('gw-a1');
-    expect(accepted).toBe(1);
+    // The listener drops each connection before the SSH banner, as an sshd past its MaxStartups
+    // does: lbprov tries ssh.connection_attempts times (3 by default).
+    expect(accepted).toBe(BASE_ATTEMPTS);
+    expect(result.stdout).toContain('(after 3 attempts)');
   });
 
   // Rows run a few at a time; any connection at all fails the count check after them.
@@ -232,7 +236,7 @@ describe('hostile input through the CLI: exit 1, file:line: key, no command, no 
   });
 
   it('no row opened a connection', () => {
-    expect(accepted).toBe(1);
+    expect(accepted).toBe(BASE_ATTEMPTS);
   });
 });
 
