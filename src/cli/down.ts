@@ -26,6 +26,7 @@ export async function downCommand(opts: DownOptions): Promise<number> {
   const outcomes = await runFleet(gateways, ctx, forks, {
     lock: !opts.check,
     planner: planRemovalFromFacts,
+    onRead: (done, total) => (spinner.text = `read ${done}/${total} gateway(s)`),
     review: async (plans, pending) => {
       spinner.stop();
       if (!opts.json && plans.length > 0) process.stdout.write(formatFleetPlan(plans, c) + '\n\n');

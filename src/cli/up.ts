@@ -43,11 +43,15 @@ export async function upCommand(opts: UpOptions): Promise<number> {
   const apply: FleetApply = {
     options: { confirmTimeoutS },
     onStart: async (n) => void (applying = await progress(`applying to ${n} gateway(s)`, !!opts.json)),
+    onApplied: (done, total) => {
+      if (applying) applying.text = `applied ${done}/${total} gateway(s)`;
+    },
     onEnd: () => applying?.stop(),
   };
   const outcomes = await runFleet(gateways, ctx, forks, {
     lock: true,
     planner: balancerPlanner(ctx),
+    onRead: (done, total) => (spinner.text = `read ${done}/${total} gateway(s)`),
     ...(saved ? { substitute: (planned: GatewayPlanned) => savedPlanFor(saved.hosts, planned) } : {}),
     review: async (plans, pending) => {
       spinner.stop();

@@ -17,6 +17,8 @@ export interface FleetApply {
   /** Over the same connection, after a successful apply (down's cleanup of runtime files). */
   after?: (planned: GatewayPlanned) => Promise<void>;
   onStart?: (pending: number) => void | Promise<void>;
+  /** Each time a gateway's apply ends, whatever its result. */
+  onApplied?: (done: number, total: number) => void;
   onEnd?: () => void;
 }
 
@@ -97,18 +99,21 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
     if (pending.length > 0 && run.apply && proceed) {
       const { options, after } = run.apply;
       await run.apply.onStart?.(pending.length);
+      let appliedSoFar = 0;
+      const byGateway = new Map(pending.map((p) => [p.planned.gateway, p]));
       const applied = await forEachGateway(pending.map((p) => p.planned.gateway), forks, async (gw) => {
-        const p = pending.find((x) => x.planned.gateway === gw)!;
+        const p = byGateway.get(gw)!;
         try {
           await applyPlan(p.planned, p.plan, ctx, options);
           await after?.(p.planned);
         } finally {
           await close(gw.name);
+          run.apply?.onApplied?.(++appliedSoFar, pending.length);
         }
       });
       run.apply.onEnd?.();
       for (const a of applied) {
-        const p = pending.find((x) => x.planned.gateway === a.gateway)!;
+        const p = byGateway.get(a.gateway)!;
         outcomes.set(a.gateway.name, { gateway: a.gateway, planned: p.planned, result: resultOf({ ...a, durationMs: a.durationMs + p.durationMs }, 'changed', p.plan) });
       }
     } else {
