@@ -21,7 +21,7 @@ export interface GatewayChecks {
 export async function checkCommand(opts: CheckOptions): Promise<number> {
   const { gateways, ctx, forks } = loadCommon(opts);
   const spinner = await progress(`checking ${gateways.length} gateway(s)`, !!opts.json);
-  const outcomes = await runFleet(gateways, ctx, forks, { lock: false, planner: readOnlyPlanner });
+  const outcomes = await runFleet(gateways, ctx, forks, { lock: false, planner: readOnlyPlanner, keepPlanned: true });
   spinner.stop();
   const results: GatewayChecks[] = outcomes.map(({ gateway, result, planned }) =>
     planned && !result.error

@@ -33,17 +33,24 @@ export interface FleetRun {
   review?: (plans: HostPlan[], pending: number) => Promise<boolean>;
   /** Absent: the run only reads (plan, check, down --check). */
   apply?: FleetApply;
+  /**
+   * Keep every gateway's facts in the outcomes (check reports from them). Otherwise a gateway's
+   * facts and desired state are dropped once it is planned, or applied: a thousand gateways'
+   * facts would otherwise all be alive until the end of the run.
+   */
+  keepPlanned?: boolean;
 }
 
 export interface FleetOutcome {
   gateway: GatewaySpec;
   result: HostResult;
-  /** What was read, when the gateway could be read. */
+  /** What was read, when the gateway could be read and the run keeps it (keepPlanned). */
   planned?: GatewayPlanned;
 }
 
 interface Read {
-  planned: GatewayPlanned;
+  /** Kept only to apply it, or when the run keeps it. */
+  planned?: GatewayPlanned;
   /** What is applied: the fresh plan, or the saved one standing in for it. */
   plan: HostPlan;
 }
@@ -67,12 +74,13 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
         try {
           plan = run.substitute ? run.substitute(planned) : planned.plan;
         } catch (refusal) {
-          outcomes.set(gw.name, { gateway: gw, planned, result: { gateway: gw.name, status: statusOfError(refusal), error: describeError(refusal), durationMs: 0 } });
+          outcomes.set(gw.name, { gateway: gw, ...(run.keepPlanned ? { planned } : {}), result: { gateway: gw.name, status: statusOfError(refusal), error: describeError(refusal), durationMs: 0 } });
           throw refusal;
         }
         // Kept open only to apply: closing releases the lock the facts took.
-        if (!run.apply || plan.changes.length === 0) await close(gw.name);
-        return { planned, plan };
+        const applies = run.apply !== undefined && plan.changes.length > 0;
+        if (!applies) await close(gw.name);
+        return { plan, ...(applies || run.keepPlanned ? { planned } : {}) };
       } catch (error) {
         await close(gw.name);
         throw error;
@@ -80,8 +88,10 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
         run.onRead?.(++done, gateways.length);
       }
     });
-    const pending: (Read & { durationMs: number })[] = [];
+    // Gateways to apply, by gateway; each leaves the map (and its facts become garbage) once applied.
+    const pending = new Map<GatewaySpec, { planned?: GatewayPlanned; plan: HostPlan; durationMs: number }>();
     const shown: HostPlan[] = [];
+    const kept = (planned: GatewayPlanned | undefined) => (run.keepPlanned && planned ? { planned } : {});
     for (const read of reads) {
       const gateway = read.gateway;
       if (!read.ok) {
@@ -91,34 +101,37 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
       }
       const { planned, plan } = read.value;
       shown.push(plan);
-      if (run.apply && plan.changes.length > 0) pending.push({ ...read.value, durationMs: read.durationMs });
-      else outcomes.set(gateway.name, { gateway, planned, result: { gateway: gateway.name, status: plan.changes.length > 0 ? 'changed' : 'ok', plan, durationMs: read.durationMs } });
+      if (run.apply && plan.changes.length > 0 && planned) pending.set(gateway, { planned, plan, durationMs: read.durationMs });
+      else outcomes.set(gateway.name, { gateway, ...kept(planned), result: { gateway: gateway.name, status: plan.changes.length > 0 ? 'changed' : 'ok', plan, durationMs: read.durationMs } });
     }
+    reads.length = 0;
 
-    const proceed = (await run.review?.(shown, pending.length)) ?? true;
-    if (pending.length > 0 && run.apply && proceed) {
+    const proceed = (await run.review?.(shown, pending.size)) ?? true;
+    if (pending.size > 0 && run.apply && proceed) {
       const { options, after } = run.apply;
-      await run.apply.onStart?.(pending.length);
+      const total = pending.size;
+      await run.apply.onStart?.(total);
       let appliedSoFar = 0;
-      const byGateway = new Map(pending.map((p) => [p.planned.gateway, p]));
-      const applied = await forEachGateway(pending.map((p) => p.planned.gateway), forks, async (gw) => {
-        const p = byGateway.get(gw)!;
+      const applied = await forEachGateway([...pending.keys()], forks, async (gw) => {
+        const p = pending.get(gw)!;
+        const planned = p.planned!;
         try {
-          await applyPlan(p.planned, p.plan, ctx, options);
-          await after?.(p.planned);
+          await applyPlan(planned, p.plan, ctx, options);
+          await after?.(planned);
         } finally {
+          if (!run.keepPlanned) delete p.planned;
           await close(gw.name);
-          run.apply?.onApplied?.(++appliedSoFar, pending.length);
+          run.apply?.onApplied?.(++appliedSoFar, total);
         }
       });
       run.apply.onEnd?.();
       for (const a of applied) {
-        const p = byGateway.get(a.gateway)!;
-        outcomes.set(a.gateway.name, { gateway: a.gateway, planned: p.planned, result: resultOf({ ...a, durationMs: a.durationMs + p.durationMs }, 'changed', p.plan) });
+        const p = pending.get(a.gateway)!;
+        outcomes.set(a.gateway.name, { gateway: a.gateway, ...kept(p.planned), result: resultOf({ ...a, durationMs: a.durationMs + p.durationMs }, 'changed', p.plan) });
       }
     } else {
-      for (const p of pending) {
-        outcomes.set(p.planned.gateway.name, { gateway: p.planned.gateway, planned: p.planned, result: { gateway: p.planned.gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 } });
+      for (const [gateway, p] of pending) {
+        outcomes.set(gateway.name, { gateway, ...kept(p.planned), result: { gateway: gateway.name, status: 'not-started', plan: p.plan, durationMs: 0 } });
       }
     }
     return gateways.map((gw) => {
