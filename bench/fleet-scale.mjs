@@ -13,13 +13,11 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab } from '../dist/lab/index.js';
-import { gatewayCpuMs, timed } from './lib.mjs';
+import { CLI, gatewayCpuMs, ROOT, timed } from './lib.mjs';
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const CLI = join(ROOT, 'dist/lbprov.mjs');
 const PLAYBOOK = join(ROOT, 'playbooks/balancer.yml');
 
 const { values: args } = parseArgs({

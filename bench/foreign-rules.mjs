@@ -16,14 +16,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab } from '../dist/lab/index.js';
 import { buildFactsScript } from '../dist/facts/script.js';
 import { ownedRanges } from '../dist/model/ownership.js';
+import { CLI } from './lib.mjs';
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const CLI = join(ROOT, 'dist/lbprov.mjs');
 /** The lab's LAN client: a next hop the gateway reaches directly. */
 const LAN_NEXT_HOP = '198.51.100.2';
 const FOREIGN_TABLE = 4242;

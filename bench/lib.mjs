@@ -1,7 +1,11 @@
-/** What the benchmarks share: a command timed by GNU time, and the CPU time a lab's gateways spent. */
+/** What the benchmarks share: where lbprov is, a command timed by GNU time, and the CPU time a lab's gateways spent. */
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+
+export const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
+/** The built CLI (npm run build). */
+export const CLI = join(ROOT, 'dist/lbprov.mjs');
 
 /** Bounds one command: Ansible at 100 gateways takes minutes, never this long when healthy. */
 const COMMAND_TIMEOUT_MS = 15 * 60_000;

@@ -11,11 +11,11 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { createLab } from '../dist/lab/index.js';
+import { ROOT } from './lib.mjs';
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const { values: args } = parseArgs({
   options: { intervals: { type: 'string', default: '1,0.2' }, seconds: { type: 'string', default: '300' }, firewall: { type: 'string', default: 'nftables' } },
 });

@@ -13,13 +13,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { countConnections, createLab } from '../dist/lab/index.js';
+import { CLI } from './lib.mjs';
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const CLI = join(ROOT, 'dist/lbprov.mjs');
 const { values: args } = parseArgs({
   options: {
     firewalls: { type: 'string', default: 'iptables,nftables' },

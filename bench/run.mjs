@@ -20,14 +20,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLab } from '../dist/lab/index.js';
 import { weightedPool } from '../dist/render/pool.js';
-import { gatewayCpuMs, timed } from './lib.mjs';
+import { CLI, gatewayCpuMs, ROOT, timed } from './lib.mjs';
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const CLI = join(ROOT, 'dist/lbprov.mjs');
 const PLAYBOOK = join(ROOT, 'bench/ansible/balancer.yml');
 
 const { values: args } = parseArgs({

@@ -4,10 +4,10 @@
  * the removed units in systemd's memory. The lock, the apply records (/var/lib/lbprov/txn) and
  * the monitor's log stay.
  */
-import { ETC_DIR, MONITOR_STATE_PATH, MONITOR_UNIT, PERSIST_DIR, RUN_DIR, SYSTEMD_UNIT_PATH } from '../model/paths.js';
+import { ETC_DIR, MONITOR_STATE_PATH, MONITOR_UNIT, PERSIST_DIR, RESTORE_UNIT, RUN_DIR } from '../model/paths.js';
 import { shellQuote } from '../remote/quote.js';
 
-const UNITS = `${SYSTEMD_UNIT_PATH.slice(SYSTEMD_UNIT_PATH.lastIndexOf('/') + 1)} ${MONITOR_UNIT}`;
+const UNITS = `${RESTORE_UNIT} ${MONITOR_UNIT}`;
 
 export function leftoversScript(services: readonly string[]): string {
   const runtime = services.map((name) => `${shellQuote(`${RUN_DIR}/${name}`)}.*`);

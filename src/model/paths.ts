@@ -16,7 +16,9 @@ export const HOOKS_DIR = `${ETC_DIR}/hooks`;
 export const PERSIST_DIR = `${ETC_DIR}/persist`;
 export const RT_TABLES_PATH = '/etc/iproute2/rt_tables.d/lbprov.conf';
 export const MODULES_LOAD_PATH = '/etc/modules-load.d/lbprov.conf';
-export const SYSTEMD_UNIT_PATH = '/etc/systemd/system/lbprov.service';
+/** The unit that runs restore.sh at boot. */
+export const RESTORE_UNIT = 'lbprov.service';
+export const SYSTEMD_UNIT_PATH = `/etc/systemd/system/${RESTORE_UNIT}`;
 /** The monitor's unit (playbooks/balancer.yml renders it as /etc/systemd/system/<this>). */
 export const MONITOR_UNIT = 'lbprov-monitor.service';
 /** A drop-in instead of the multi-user.target.wants symlink `systemctl enable` makes: a plain file, diffed like any other. */

@@ -64,11 +64,11 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
     // The connection died during the apply: the gateway finishes (or rolls back) on its own.
     if (!(e instanceof RemoteError) || !['timeout', 'unreachable'].includes(e.reason)) throw e;
   }
+  const outcome = output !== null ? parseApplyOutput(output, tx.marker, steps) : null;
   // Output with neither its result line nor an exit status was cut (the channel closed under
   // load): the outcome is unknown, as if the connection had been lost, and is read over a new one.
-  if (output !== null && code === null && !parseApplyOutput(output, tx.marker, steps).complete) output = null;
-  if (output !== null) {
-    const outcome = parseApplyOutput(output, tx.marker, steps);
+  if (outcome !== null && code === null && !outcome.complete) output = null;
+  if (output !== null && outcome !== null) {
     if (!outcome.applied) {
       const failed = outcome.failedStep;
       const undone = outcome.undoFailures.length === 0 ? 'rolled back' : `rollback incomplete (steps ${outcome.undoFailures.join(', ')} could not be undone)`;

@@ -88,7 +88,7 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
         run.onRead?.(++done, gateways.length);
       }
     });
-    // Gateways to apply, by gateway; each leaves the map (and its facts become garbage) once applied.
+    // Gateways to apply; each one's facts and desired state are let go once it is applied.
     const pending = new Map<GatewaySpec, { planned?: GatewayPlanned; plan: HostPlan; durationMs: number }>();
     const shown: HostPlan[] = [];
     const kept = (planned: GatewayPlanned | undefined) => (run.keepPlanned && planned ? { planned } : {});
@@ -104,6 +104,7 @@ export async function runFleet(gateways: readonly GatewaySpec[], ctx: RunContext
       if (run.apply && plan.changes.length > 0 && planned) pending.set(gateway, { planned, plan, durationMs: read.durationMs });
       else outcomes.set(gateway.name, { gateway, ...kept(planned), result: { gateway: gateway.name, status: plan.changes.length > 0 ? 'changed' : 'ok', plan, durationMs: read.durationMs } });
     }
+    // What is still needed now lives in outcomes and pending: the reads would keep every facts alive.
     reads.length = 0;
 
     const proceed = (await run.review?.(shown, pending.size)) ?? true;

@@ -15,12 +15,12 @@ export class HandshakePacer {
   private readonly all: LimitFunction;
   private readonly byFirstHop = new Map<string, LimitFunction>();
 
-  constructor(inFlight = HANDSHAKES_IN_FLIGHT, perFirstHop = HANDSHAKES_PER_FIRST_HOP) {
+  constructor(
+    inFlight = HANDSHAKES_IN_FLIGHT,
+    private readonly perFirstHop = HANDSHAKES_PER_FIRST_HOP,
+  ) {
     this.all = pLimit(inFlight);
-    this.perFirstHop = perFirstHop;
   }
-
-  private readonly perFirstHop: number;
 
   /** Runs `handshake` once both its first hop (host:port) and the run have room for it. */
   pace<T>(firstHop: string, handshake: () => Promise<T>): Promise<T> {
