@@ -51,6 +51,7 @@ export function loadCommon(opts: CommonOptions, cwd = process.cwd()): Loaded {
     lockWaitS: Number.isFinite(lockWaitS) && lockWaitS >= 0 ? lockWaitS : 30,
     hostTimeoutS: Number.isFinite(hostTimeoutS) && hostTimeoutS > 0 ? hostTimeoutS : 900,
     factsRequests: new Map(),
+    knownContents: new Map(),
     sessionCache: new SessionCache(),
     connectRetries: new Map(),
   };

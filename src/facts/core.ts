@@ -4,7 +4,7 @@
  * pure parsers of what came back.
  */
 import type { FileResource, ServiceResource, SysctlResource } from '../model/resources.js';
-import type { DhcpLease, FactsRequest, ModuleFacts, MonitorFacts, ToolFacts } from '../model/facts.js';
+import { SHA256_HEX, type DhcpLease, type FactsRequest, type KnownFile, type ModuleFacts, type MonitorFacts, type ToolFacts } from '../model/facts.js';
 import { isInterfaceName, isIpv4 } from '../model/net.js';
 import { resourceId } from '../model/resources.js';
 import { DHCP_LEASE_DIR, isOwnedFile, MANIFEST_PATH, MONITOR_STATE_PATH, serviceRunPath, SERVICE_NAME, SYSCTL_KEY, sysctlPath } from '../model/paths.js';
@@ -22,7 +22,7 @@ export function coreSections(request: FactsRequest): [string, string][] {
     ['kernel', 'echo "$kr"'],
     // read is a shell builtin: no process per key.
     ['sysctl', request.sysctlKeys.filter((k) => SYSCTL_KEY.test(k)).map((k) => `v=; read -r v < ${shellQuote(sysctlPath(k))}; printf '%s=%s\\n' ${shellQuote(k)} "$v"`).join('; ') || 'true'],
-    ['files', filesScript(request.filePaths.filter(isOwnedFile))],
+    ['files', filesScript(request.filePaths.filter(isOwnedFile), request.knownFiles ?? [])],
     ['modules-loaded', 'show /proc/modules'],
     ['modules-builtin', '[ -r "/lib/modules/$kr/modules.builtin" ] && cat "/lib/modules/$kr/modules.builtin"'],
     ['modules-available', availableModulesScript()],
@@ -44,16 +44,23 @@ function serviceScript(name: string): string {
 }
 
 /**
- * Every file in one tar stream: two processes however many files there are.
- * Paths are plain words ([A-Za-z0-9_./-]), so the list needs no quoting.
+ * Every file's mode and hash (`stat` and `sha256sum`, two processes however many files there
+ * are); only files whose hash matches none of the contents the controller already has travel, in
+ * one tar stream. A no-op run sends hashes instead of the monitor's 40 KB script and the rest.
+ * Paths are plain words ([A-Za-z0-9_./-]), so the lists need no quoting.
  */
-function filesScript(paths: string[]): string {
+function filesScript(paths: string[], known: readonly KnownFile[]): string {
   // Files named in the manifest are read too, so files lbprov stopped wanting can be removed.
   // Kept from the manifest: plain words, no `..`, under lbprov's folders or named lbprov*.
+  const knownPatterns = known.filter((k) => SHA256_HEX.test(k.sha256) && isOwnedFile(k.path)).map((k) => `'${k.sha256} ${k.path}'`);
   return [
-    `fl=${shellQuote([MANIFEST_PATH, ...paths].map((p) => p.slice(1)).join(' '))}`,
-    `if [ -r ${MANIFEST_PATH} ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in *..*|*[!A-Za-z0-9_./-]*) continue;; /etc/lbprov/*|/var/lib/lbprov/*) ;; /*/*) case \${l##*/} in lbprov*) ;; *) continue;; esac;; *) continue;; esac; fl="$fl \${l#/}"; done < ${MANIFEST_PATH}; fi`,
-    'tar -C / -cf - --no-recursion --ignore-failed-read -- $fl 2>/dev/null | base64 -w0',
+    `fl=${shellQuote([MANIFEST_PATH, ...paths].join(' '))}`,
+    `if [ -r ${MANIFEST_PATH} ]; then while IFS= read -r l || [ -n "$l" ]; do case $l in *..*|*[!A-Za-z0-9_./-]*) continue;; /etc/lbprov/*|/var/lib/lbprov/*) ;; /*/*) case \${l##*/} in lbprov*) ;; *) continue;; esac;; *) continue;; esac; case " $fl " in *" $l "*) ;; *) fl="$fl $l";; esac; done < ${MANIFEST_PATH}; fi`,
+    `stat -c '@m %a %n %F' -- $fl 2>/dev/null`,
+    // The loop runs in the pipeline's subshell, so the tar of unknown files is inside it too.
+    'sha256sum -- $fl 2>/dev/null | { tl=; while read -r h p; do echo "@h $h $p"; case "$h $p" in ' +
+      (knownPatterns.length > 0 ? `${knownPatterns.join('|')}) ;; ` : '') +
+      '*) tl="$tl ${p#/}";; esac; done; if [ -n "$tl" ]; then echo @tar; tar -C / -b 1 -cf - --no-recursion --ignore-failed-read -- $tl 2>/dev/null | base64 -w0; echo; fi; }',
   ].join('\n');
 }
 
@@ -87,12 +94,35 @@ export function sysctlResources(body: string, request: FactsRequest): { sysctls:
   return { sysctls, owned };
 }
 
-export function parseFiles(body: string): FileResource[] {
+/**
+ * The files section: `@m MODE PATH TYPE` lines (stat), `@h SHA256 PATH` lines, then `@tar` and
+ * the base64 tar of the files whose hash the controller did not know. A regular file is present
+ * with its tar content, else with the known content its hash names; anything else is absent.
+ */
+export function parseFiles(body: string, known: readonly KnownFile[] = []): FileResource[] {
   const files = new Map<string, FileResource>();
-  for (const entry of readTar(Buffer.from(body.trim(), 'base64'))) {
-    if (!isOwnedFile(entry.path)) continue;
-    const mode = entry.mode.toString(8).padStart(4, '0');
-    files.set(entry.path, { kind: 'file', id: resourceId('file', entry.path), path: entry.path, mode, content: entry.content.toString('utf8') });
+  const lines = body.split('\n');
+  const tarAt = lines.indexOf('@tar');
+  if (tarAt !== -1) {
+    for (const entry of readTar(Buffer.from((lines[tarAt + 1] ?? '').trim(), 'base64'))) {
+      if (!isOwnedFile(entry.path)) continue;
+      const mode = entry.mode.toString(8).padStart(4, '0');
+      files.set(entry.path, { kind: 'file', id: resourceId('file', entry.path), path: entry.path, mode, content: entry.content.toString('utf8') });
+    }
+  }
+  const modes = new Map<string, string>();
+  const hashes = new Map<string, string>();
+  for (const line of tarAt === -1 ? lines : lines.slice(0, tarAt)) {
+    const m = /^@m ([0-7]{1,4}) (\S+) regular (?:empty )?file$/.exec(line);
+    if (m) modes.set(m[2]!, m[1]!.padStart(4, '0'));
+    const h = /^@h ([0-9a-f]{64}) (\S+)$/.exec(line);
+    if (h) hashes.set(h[2]!, h[1]!);
+  }
+  const byHash = new Map(known.map((k) => [`${k.sha256} ${k.path}`, k.content]));
+  for (const [path, mode] of modes) {
+    if (files.has(path) || !isOwnedFile(path)) continue;
+    const content = byHash.get(`${hashes.get(path)} ${path}`);
+    if (content !== undefined) files.set(path, { kind: 'file', id: resourceId('file', path), path, mode, content });
   }
   return [...files.values()];
 }

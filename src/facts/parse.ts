@@ -71,7 +71,7 @@ export function parseFacts(host: string, output: string, marker: string, request
   }
   const { sysctls, owned: sysctlOwned } = sysctlResources(section('sysctl').body, request);
   owned.push(...sysctlOwned);
-  owned.push(...wrap('the files section', () => parseFiles(section('files').body)));
+  owned.push(...wrap('the files section', () => parseFiles(section('files').body, request.knownFiles)));
   const services = parseServices(read, request);
   owned.push(...serviceResources(services));
 

@@ -1,4 +1,5 @@
 /** Current state of one gateway, parsed from the single facts round trip. Plain data. */
+import { createHash } from 'node:crypto';
 import type { Resource } from './resources.js';
 import type { FirewallBackendName, FirewallSetting } from './inventory.js';
 import type { OwnedRanges } from './ownership.js';
@@ -14,6 +15,24 @@ export interface FactsRequest {
   firewall: FirewallSetting;
   /** Backends the playbook has firewall entries for: the only ones `auto` may pick. */
   firewallCandidates: FirewallBackendName[];
+  /**
+   * Contents the controller already has for some of the files (the pre-render's, or what an apply
+   * just wrote): a file whose hash matches one is reported by its hash instead of sent whole.
+   */
+  knownFiles?: KnownFile[];
+}
+
+export interface KnownFile {
+  path: string;
+  /** Hex SHA-256 of the content's UTF-8 bytes. */
+  sha256: string;
+  content: string;
+}
+
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function knownFile(path: string, content: string): KnownFile {
+  return { path, sha256: createHash('sha256').update(content).digest('hex'), content };
 }
 
 export interface InterfaceFacts {

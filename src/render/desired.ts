@@ -1,7 +1,7 @@
 /** inventory + playbook + templates + facts -> the resources a gateway should have. */
 import { createHash } from 'node:crypto';
 import type { GatewaySpec } from '../model/inventory.js';
-import type { FactsRequest, HostFacts } from '../model/facts.js';
+import { knownFile, type FactsRequest, type HostFacts, type KnownFile } from '../model/facts.js';
 import type { FileResource, Resource, ServiceResource } from '../model/resources.js';
 import { resourceId } from '../model/resources.js';
 import { FIREWALL_RECORD_PATH, HOOKS_DIR, MANIFEST_PATH } from '../model/paths.js';
@@ -20,15 +20,24 @@ import { fileResource, persistenceResources } from './persistence.js';
  * The pre-render, before any connection: every template renders once with the facts-free view of
  * each backend it is for (so a missing variable is an input error naming file:line, never a failure
  * half-way through a fleet), and what the facts script must read comes out of it: the sysctl keys,
- * files and services the playbook manages.
+ * files and services the playbook manages, and the files' likely contents (a gateway that has
+ * them sends their hashes instead). `contents`: one run's texts by hash, so a fleet whose
+ * gateways share a file's content holds it once.
  */
-export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet): FactsRequest {
+export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: TemplateSet, contents = new Map<string, string>()): FactsRequest {
   const ranges = ownedRanges(gw);
   const sysctlKeys = new Set<string>();
   const filePaths = new Set<string>([FIREWALL_RECORD_PATH]);
   const services = new Set<string>();
+  const known = new Map<string, KnownFile>();
+  const addKnown = (path: string, text: string): void => {
+    const file = knownFile(path, text);
+    const shared = contents.get(file.sha256) ?? (contents.set(file.sha256, text), text);
+    known.set(`${file.sha256} ${path}`, { ...file, content: shared });
+  };
   for (const backend of FIREWALL_BACKENDS) {
     const view = buildBalancerView(gw, backend, null);
+    addKnown(FIREWALL_RECORD_PATH, `${backend.name}\n`);
     for (const entry of playbook.resources.filter((e) => rendersFor(e, gw, backend.name, null))) {
       if (entry.type === 'file') filePaths.add(entry.path);
       if (entry.type === 'service') {
@@ -36,16 +45,20 @@ export function factsRequestFor(gw: GatewaySpec, playbook: Playbook, templates: 
         continue;
       }
       const text = templates.render(entry.template, view);
+      if (entry.type === 'file') addKnown(entry.path, text);
       if (entry.type === 'sysctl') for (const r of resourcesFromText(entry, text, entry.template, ranges, backend)) if (r.kind === 'sysctl') sysctlKeys.add(r.key);
     }
   }
-  for (const hook of gw.hooks) filePaths.add(`${HOOKS_DIR}/${hook.name}`);
+  for (const hook of gw.hooks) {
+    filePaths.add(`${HOOKS_DIR}/${hook.name}`);
+    addKnown(`${HOOKS_DIR}/${hook.name}`, hook.content);
+  }
   const firewallCandidates = FIREWALL_BACKENDS.filter((b) => playbook.resources.some((e) => e.type === 'firewall' && e.backend === b.name)).map((b) => b.name);
   if (firewallCandidates.length === 0) throw new InputError(playbook.path, 'resources', 'the playbook has no firewall entry: nothing would balance');
   if (gw.firewall !== 'auto' && !firewallCandidates.includes(gw.firewall)) {
     throw new InputError(gw.source, `gateways.${gw.name}.firewall`, `${gw.firewall} is set, but the playbook ${playbook.path} has firewall entries only for ${firewallCandidates.join(', ')}`);
   }
-  return { sysctlKeys: [...sysctlKeys], filePaths: [...filePaths], services: [...services], ranges, firewall: gw.firewall, firewallCandidates };
+  return { sysctlKeys: [...sysctlKeys], filePaths: [...filePaths], services: [...services], ranges, firewall: gw.firewall, firewallCandidates, knownFiles: [...known.values()] };
 }
 
 /** The playbook's entries for the gateway's backend, rendered; services last (they hash the files). */

@@ -3,7 +3,8 @@
  * confirm over a new connection (or the gateway's own revert when lbprov cannot get back in).
  */
 import type { GatewaySpec } from '../model/inventory.js';
-import type { HostFacts } from '../model/facts.js';
+import { knownFile, type FactsRequest, type HostFacts } from '../model/facts.js';
+import type { FileResource } from '../model/resources.js';
 import type { HostPlan } from '../model/plan.js';
 import type { ResourceChange } from '../model/changes.js';
 import { RemoteError } from '../errors.js';
@@ -40,8 +41,9 @@ export interface ApplyResult {
 
 /** Applies `plan` as a transaction; throws RemoteError (reason 'apply') when it was rolled back or reverted. */
 export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: RunContext, opts: ApplyOptions): Promise<ApplyResult> {
-  const { gateway: gw, session, request } = planned;
+  const { gateway: gw, session } = planned;
   const steps = planSteps(plan.changes);
+  const request = requestAfterApply(planned);
   // Runs inside the transaction, whose folder has room for its scratch file.
   const verify = buildFactsScript(request, { errorFile: '"$t/facts.err"' });
   const tx = buildTransaction({
@@ -88,6 +90,12 @@ export async function applyPlan(planned: GatewayPlanned, plan: HostPlan, ctx: Ru
   return confirmOverNewConnection(planned, plan, ctx, opts.confirmTimeoutS, started, after);
 }
 
+/** The facts request once the plan's files are written: they come back as hashes, not whole. */
+function requestAfterApply(planned: GatewayPlanned): FactsRequest {
+  const written = planned.desired.filter((r): r is FileResource => r.kind === 'file').map((f) => knownFile(f.path, f.content));
+  return { ...planned.request, knownFiles: [...(planned.request.knownFiles ?? []), ...written] };
+}
+
 /**
  * The state the apply read back after its last step; null when that output was cut (a connection
  * closing under load): the confirm then reads the state again instead of taking a cut read-back
@@ -123,7 +131,8 @@ async function confirmOverNewConnection(
   started: number,
   verified: HostFacts | null,
 ): Promise<ApplyResult> {
-  const { gateway: gw, request } = planned;
+  const { gateway: gw } = planned;
+  const request = requestAfterApply(planned);
   let session: RemoteSession;
   try {
     session = await connect(gw, ctx);

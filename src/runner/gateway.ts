@@ -38,6 +38,8 @@ export interface RunContext {
   hostTimeoutS: number;
   /** What the facts script reads per gateway, worked out once per run (see factsRequestOf). */
   factsRequests: Map<string, FactsRequest>;
+  /** The requests' known file contents by hash: one copy of a text many gateways share. */
+  knownContents: Map<string, string>;
   /** known_hosts and identities, read once per run; handshakes paced run-wide. */
   sessionCache: SessionCache;
   /** Per gateway: connection attempts that failed transiently and were tried again (for the recap). */
@@ -56,10 +58,10 @@ export interface GatewayPlanned {
 }
 
 /** The gateway's facts request, rendered once per run and reused by every round trip. */
-export function factsRequestOf(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 'templates' | 'factsRequests'>): FactsRequest {
+export function factsRequestOf(gw: GatewaySpec, ctx: Pick<RunContext, 'playbook' | 'templates' | 'factsRequests' | 'knownContents'>): FactsRequest {
   let request = ctx.factsRequests.get(gw.name);
   if (!request) {
-    request = factsRequestFor(gw, ctx.playbook, ctx.templates);
+    request = factsRequestFor(gw, ctx.playbook, ctx.templates, ctx.knownContents);
     ctx.factsRequests.set(gw.name, request);
   }
   return request;

@@ -229,7 +229,7 @@ export function parseStatusOutput(gw: GatewaySpec, output: string, marker: strin
     errors.push(pid === null ? 'the monitor is deployed but not running (no pidfile)' : `the monitor is deployed but not running (pid ${pid} is gone)`);
   }
   if (!deployed) warnings.push('no monitor deployed (run lbprov up)');
-  // The monitor writes its state on every change and at least every 5 s; three missed rounds or writes mean a stuck worker.
+  // The monitor writes its state on every change and at least every max(longest interval, 5 s); three missed rounds or writes mean a stuck worker.
   const expected = Math.max(3 * Math.max(...gw.links.map((l) => l.monitor.intervalS)), STATE_HEARTBEAT_S);
   if (running && age !== null && age > expected + 5) warnings.push(`the monitor's state is ${age}s old (expected a write every ${expected}s at most)`);
 

@@ -56,7 +56,10 @@ esac`;
 const STUBS: Record<string, string> = {
   date: `case "$1" in +%s) echo ${EPOCH} ;; *) echo T ;; esac`,
   // Until the monitor that started it is gone, even if it was killed before it could stop its children.
-  ping: 'echo "$*" >>"$DATA/pings"; while kill -0 $PPID 2>/dev/null; do sleep 1; done',
+  // The loopback's is the monitor's tick (a line per second, as `ping -O` prints); the others are probes.
+  // The file no-loopback makes it fail at once, as on a gateway whose loopback is down.
+  ping: `case " $* " in *" 127.0.0.1 "*) [ -e "$DATA/no-loopback" ] && exit 2; while kill -0 $PPID 2>/dev/null; do echo "no answer yet for icmp_seq=1"; sleep 1; done; exit 0 ;; esac
+echo "$*" >>"$DATA/pings"; while kill -0 $PPID 2>/dev/null; do sleep 1; done`,
   ip: KERNEL_STUB,
   nft: '{ echo "@@ t=$(cat "$DATA/uptime") $*"; cat; } >>"$DATA/swaps"',
   'iptables-restore': '{ echo "@@ t=$(cat "$DATA/uptime")"; cat; } >>"$DATA/swaps"',

@@ -520,4 +520,16 @@ describe('monitor.sh start/stop (real clock, plain supervisor)', () => {
     await waitFor('the worker to exit', () => !alive(worker));
     expect(s.log()).toMatch(new RegExp(`supervisor ${supervisor} is gone; worker ${worker} exits`));
   });
+
+  it('ticks on with sleep where the loopback ping that is its tick cannot run', async () => {
+    const s = sandbox(monitoredGateway([3, 1]));
+    writeFileSync(join(s.data, 'no-loopback'), '');
+    await s.control('start', 'rev1');
+    const supervisor = s.pidFrom('monitor.pid')!;
+    const worker = await waitFor('the worker', () => alive(s.pidFrom('monitor.worker.pid')) && s.pidFrom('monitor.worker.pid'));
+    // Only a tick notices the supervisor is gone.
+    process.kill(supervisor, 'SIGKILL');
+    await waitFor('the worker to exit', () => !alive(worker));
+    expect(s.log()).toMatch(new RegExp(`supervisor ${supervisor} is gone; worker ${worker} exits`));
+  });
 });
