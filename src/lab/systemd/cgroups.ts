@@ -3,7 +3,7 @@
  * so each container is started from a cgroup of its own in every hierarchy it uses (the v1
  * name=systemd one and cgroup2), which also lists every process of the container for destroy.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LabError } from '../errors.js';
 
@@ -36,8 +36,15 @@ export function makeCgroups(cgroups: readonly string[]): void {
 
 /** A cgroup and every cgroup below it, deepest first. */
 function subtree(cgroup: string): string[] {
-  if (!existsSync(cgroup)) return [];
-  const children = readdirSync(cgroup, { withFileTypes: true }).filter((entry) => entry.isDirectory());
+  let entries;
+  try {
+    entries = readdirSync(cgroup, { withFileTypes: true });
+  } catch (error) {
+    // A running systemd removes a finished unit's cgroup while the walk is under way.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const children = entries.filter((entry) => entry.isDirectory());
   return [...children.flatMap((child) => subtree(join(cgroup, child.name))), cgroup];
 }
 
