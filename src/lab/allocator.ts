@@ -39,13 +39,27 @@ export class LabLocks {
   acquireSlots(count: number, owner: LockOwner): SlotLock[] {
     const [first, end] = managementSlotRange(count);
     const ranges: [number, number][] = end < MANAGEMENT_SLOTS ? [[first, end], [end, MANAGEMENT_SLOTS]] : [[first, end]];
-    let taken: SlotLock[] = [];
+    let free = 0;
     for (const range of ranges) {
-      taken = this.slotsIn(range, count, owner);
+      // Counted before locking: a lab that cannot fit would otherwise lock, then release, every free slot.
+      free = this.freeIn(range);
+      if (free < count) continue;
+      const taken = this.slotsIn(range, count, owner);
       if (taken.length === count) return taken;
+      free = taken.length;
       releaseLocks(taken.map((lock) => lock.path), owner.stateFile);
     }
-    throw new LabError(`only ${taken.length} of the ${count} management /31s are free (other labs hold the rest; see ${this.root})`);
+    throw new LabError(`only ${free} of the ${count} management /31s are free (other labs hold the rest; see ${this.root})`);
+  }
+
+  /** Slots of [first, end) that no live lab holds. */
+  private freeIn([first, end]: readonly [number, number]): number {
+    const dir = join(this.root, 'mgmt');
+    const held = readdirSafe(dir).filter((name) => {
+      const slot = Number(name);
+      return Number.isInteger(slot) && slot >= first && slot < end && !isStale(join(dir, name));
+    });
+    return end - first - held.length;
   }
 
   /** Up to `count` free slots of [first, end), locked. */
